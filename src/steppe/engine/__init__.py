@@ -1,0 +1,1 @@
+"""The embedded durable engine: SQLite storage, timers, event matching, retries."""

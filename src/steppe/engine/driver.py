@@ -1,0 +1,184 @@
+"""The embedded engine's driver: a new step is executed right here and the function goes on.
+
+So a run of n sequential steps costs O(n): the function is replayed from its stored results only when an
+engine resumes it after a restart, never once per step.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from steppe.core.driver import (
+    ErrorInfo,
+    InvokeRequest,
+    Memo,
+    MemoData,
+    MemoError,
+    RunRequest,
+    SendEventRequest,
+    SleepRequest,
+    StepRequest,
+    WaitForEventRequest,
+)
+from steppe.core.ids import StepId
+from steppe.engine.progress import StepFinished, StepStarted
+from steppe.engine.store import RunRecord, WaitRecord
+from steppe.errors import NonRetriableError, RetryAfterError, StepError
+from steppe.serde import OutputValueError
+
+if TYPE_CHECKING:
+    from steppe.engine.engine import Engine
+
+__all__ = ["EmbeddedDriver"]
+
+
+class EmbeddedDriver:
+    def __init__(self, engine: Engine, run: RunRecord, memos: dict[str, Memo], max_attempts: int) -> None:
+        self._engine = engine
+        self._run = run
+        self._memos = memos
+        self._max_attempts = max_attempts
+
+    def memo(self, step_id: StepId) -> Memo | None:
+        return self._memos.get(step_id.hashed)
+
+    async def new_step(self, request: StepRequest) -> object:
+        match request:
+            case RunRequest():
+                return await self._run_step(request)
+            case SleepRequest():
+                return await self._sleep(request)
+            case WaitForEventRequest():
+                return await self._wait_for_event(request)
+            case InvokeRequest():
+                return await self._invoke(request)
+            case SendEventRequest():
+                return self._send_event(request)
+
+    def _store_memo(self, step_id: StepId, memo: Memo) -> None:
+        self._engine.store.save_memo(self._run.id, step_id.hashed, step_id.deduplicated, memo, self._engine.clock.now())
+        self._memos[step_id.hashed] = memo
+
+    async def _run_step(self, request: RunRequest) -> object:
+        engine, run, step = self._engine, self._run, request.id
+        state = engine.store.step_attempts(run.id, step.hashed)
+        attempt = state.attempts
+        if state.retry_at is not None:
+            await engine.clock.sleep_until(state.retry_at)
+        while True:
+            started = time.monotonic()
+            engine.report(StepStarted(run.id, step.deduplicated, attempt, request.parallel, engine.clock.now(), started))
+            retry_after = None
+            final = False
+            try:
+                value = await request.execute()
+                output = request.codec.dump(value)
+            except (NonRetriableError, OutputValueError) as error:
+                failure, final = ErrorInfo.from_exception(error), True
+            except RetryAfterError as error:
+                failure, retry_after = ErrorInfo.from_exception(error), error.retry_after
+            except Exception as error:  # noqa: BLE001 - a step's own failure is retried
+                failure = ErrorInfo.from_exception(error)
+            else:
+                self._store_memo(step, MemoData(output))
+                ended = time.monotonic()
+                engine.report(
+                    StepFinished(run.id, step.deduplicated, attempt, request.parallel, engine.clock.now(), ended, ended - started, None, None)
+                )
+                return value
+            attempt += 1
+            now = engine.clock.now()
+            ended = time.monotonic()
+            if final or attempt >= self._max_attempts:
+                self._store_memo(step, MemoError(failure))
+                engine.report(StepFinished(run.id, step.deduplicated, attempt - 1, request.parallel, now, ended, ended - started, failure, None))
+                raise StepError(step.user_id, failure.name, failure.message, failure.stack)
+            retry_at = now + engine.retry_policy.delay(attempt, now=now, retry_after=retry_after)
+            engine.store.record_step_retry(run.id, step.hashed, step.deduplicated, attempt, retry_at, failure)
+            engine.report(StepFinished(run.id, step.deduplicated, attempt - 1, request.parallel, now, ended, ended - started, failure, retry_at))
+            await engine.clock.sleep_until(retry_at)
+
+    async def _sleep(self, request: SleepRequest) -> None:
+        engine, step = self._engine, request.id
+        wait = engine.store.load_wait(self._run.id, step.hashed)
+        if wait is None:
+            wake_at = request.until if request.until is not None else engine.clock.now() + (request.duration or _ZERO)
+            wait = WaitRecord(kind="sleep", wake_at=wake_at, event_name=None, expression=None, child_run_id=None)
+            engine.store.insert_wait(self._run.id, step.hashed, step.deduplicated, wait)
+        assert wait.wake_at is not None
+        await engine.clock.sleep_until(wait.wake_at)
+        engine.store.resolve_wait(self._run.id, step.hashed, MemoData(None), engine.clock.now())
+        self._memos[step.hashed] = MemoData(None)
+
+    async def _wait_for_event(self, request: WaitForEventRequest) -> object:
+        engine, step = self._engine, request.id
+        wait = engine.store.load_wait(self._run.id, step.hashed)
+        if wait is None:
+            wait = WaitRecord(
+                kind="event",
+                wake_at=engine.clock.now() + request.timeout,
+                event_name=request.event,
+                expression=request.if_exp,
+                child_run_id=None,
+            )
+            engine.store.insert_wait(self._run.id, step.hashed, step.deduplicated, wait)
+        memo = await self._resolution(step, wait, on_timeout=MemoData(None))
+        return self._decode(step, memo, request.codec.load)
+
+    async def _invoke(self, request: InvokeRequest) -> object:
+        engine, step = self._engine, request.id
+        wait = engine.store.load_wait(self._run.id, step.hashed)
+        if wait is None:
+            wake_at = None if request.timeout is None else engine.clock.now() + request.timeout
+            wait = engine.start_child_run(self._run.id, step, request.function, request.data, wake_at)
+        timeout = MemoError(ErrorInfo("InvokeTimeoutError", f"function {request.function.id!r} did not finish in time"))
+        memo = await self._resolution(step, wait, on_timeout=timeout)
+        return self._decode(step, memo, request.function.output_codec.load)
+
+    async def _resolution(self, step: StepId, wait: WaitRecord, *, on_timeout: Memo) -> Memo:
+        """Wait until the engine resolves this wait (an event matched, a child run ended) or it times out."""
+        engine = self._engine
+        resolved = engine.expect_resolution(self._run.id, step.hashed)
+        stored = engine.store.load_memos(self._run.id).get(step.hashed)
+        if stored is not None:  # resolved while this run was not running (e.g. before a restart's replay)
+            engine.forget_resolution(self._run.id, step.hashed)
+            return stored
+        if wait.wake_at is None:
+            memo = await resolved
+        else:
+            timer = asyncio.ensure_future(engine.clock.sleep_until(wait.wake_at))
+            try:
+                await asyncio.wait({resolved, timer}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                timer.cancel()
+            if resolved.done():
+                memo = resolved.result()
+            else:
+                engine.forget_resolution(self._run.id, step.hashed)
+                if not engine.store.resolve_wait(self._run.id, step.hashed, on_timeout, engine.clock.now()):
+                    memo = engine.store.load_memos(self._run.id)[step.hashed]  # resolved at the same moment
+                else:
+                    memo = on_timeout
+        self._memos[step.hashed] = memo
+        return memo
+
+    @staticmethod
+    def _decode(step: StepId, memo: Memo, load: Any) -> object:
+        if isinstance(memo, MemoError):
+            raise StepError(step.user_id, memo.error.name, memo.error.message, memo.error.stack)
+        return load(memo.value)
+
+    def _send_event(self, request: SendEventRequest) -> list[str]:
+        engine = self._engine
+        # The events, the runs they start and this step's result commit together: a replay never sends twice.
+        with engine.store.transaction():
+            accepted = engine.accept_events(request.events)
+            self._store_memo(request.id, MemoData(list[Any](accepted.event_ids)))
+        engine.after_accept(accepted)
+        return accepted.event_ids
+
+
+_ZERO = timedelta(0)

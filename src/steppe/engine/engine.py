@@ -1,0 +1,363 @@
+"""``Engine``: runs a client's functions durably in this process, on one SQLite file."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Generic
+
+from pydantic import ValidationError
+from typing_extensions import Self, TypeVar
+
+from steppe.client import Client
+from steppe.context import Context
+from steppe.core.driver import ErrorInfo, Memo, MemoData, MemoError
+from steppe.core.execute import Completed, Failed, Suspended, execute
+from steppe.core.ids import StepId
+from steppe.engine.clock import Clock, SystemClock
+from steppe.engine.driver import EmbeddedDriver
+from steppe.engine.expressions import Expression, compile_expression
+from steppe.engine.progress import ProgressListener, RunFinished, StepFinished, StepStarted
+from steppe.engine.retry import RetryPolicy
+from steppe.engine.store import RunRecord, RunStatus, Store, WaitRecord
+from steppe.errors import SteppeError
+from steppe.events import Event, TriggerCron, TriggerEvent, new_event_id
+from steppe.function import FAILURE_EVENT, Function
+from steppe.serde import JsonValue
+
+__all__ = ["Engine", "RunResult"]
+
+_T = TypeVar("_T", default=Any)
+
+INVOKE_EVENT = "inngest/function.invoked"
+CRON_EVENT = "inngest/scheduled.timer"
+
+logger = logging.getLogger("steppe.engine")
+
+
+@dataclass(frozen=True, slots=True)
+class RunResult(Generic[_T]):
+    """How a run ended. ``output`` is rebuilt into the function's declared return type."""
+
+    run_id: str
+    function_id: str
+    status: RunStatus
+    output: _T | None = None
+    error: ErrorInfo | None = None
+
+
+@dataclass(slots=True)
+class Accepted:
+    """Events stored in the current transaction, and the runs they start (scheduled once it commits)."""
+
+    event_ids: list[str] = field(default_factory=list[str])
+    run_ids: list[str] = field(default_factory=list[str])
+    events: list[Event[Any]] = field(default_factory=list[Event[Any]])
+
+
+class Engine:
+    """The embedded engine: ``async with Engine(client, database="app.db") as engine: await engine.send(...)``.
+
+    Entering it opens the database (refusing a file that is not a steppe database or that another engine
+    holds) and resumes every run that was not finished. Leaving it stops the runs in progress; they resume on
+    the next start, with every completed step kept.
+    """
+
+    def __init__(
+        self,
+        client: Client,
+        functions: Sequence[Function[Any, Any]] | None = None,
+        *,
+        database: str | Path = ":memory:",
+        clock: Clock | None = None,
+        retry_policy: RetryPolicy | None = None,
+        listeners: Sequence[ProgressListener] = (),
+    ) -> None:
+        self.client = client
+        chosen = client.functions if functions is None else list(functions)
+        self._functions: dict[str, Function[Any, Any]] = {}
+        for function in chosen:
+            if function.id in self._functions:
+                raise SteppeError(f"Engine: function {function.id!r} is given twice")
+            self._functions[function.id] = function
+        self.database = database
+        self.clock: Clock = clock or SystemClock()
+        self.retry_policy = retry_policy or RetryPolicy()
+        self._listeners = list(listeners)
+        self._store: Store | None = None
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._finished: dict[str, asyncio.Future[None]] = {}
+        self._resolutions: dict[tuple[str, str], asyncio.Future[Memo]] = {}
+        self._expressions: dict[str, Expression] = {}
+        self._cron_tasks: list[asyncio.Task[None]] = []
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    async def __aenter__(self) -> Self:
+        self._store = Store.open(self.database)
+        for run_id in self._store.unfinished_run_ids():
+            self._schedule(run_id)
+        for function in self._functions.values():
+            for trigger in function.triggers:
+                if isinstance(trigger, TriggerCron):
+                    self._cron_tasks.append(asyncio.create_task(self._cron(function, trigger)))
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        tasks = [*self._tasks.values(), *self._cron_tasks]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._tasks.clear()
+        self._cron_tasks.clear()
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            raise SteppeError("the engine is not running: use it as `async with Engine(...) as engine:`")
+        return self._store
+
+    # -- public API ------------------------------------------------------------------------------
+
+    async def send(self, events: Event[Any] | Sequence[Event[Any]]) -> list[str]:
+        """Store events and start the runs they trigger; returns the ids of those runs.
+
+        Typed events are validated against every triggered function's event type first: an invalid payload
+        raises pydantic's ValidationError and nothing is stored.
+        """
+        batch = [events] if isinstance(events, Event) else list(events)
+        with self.store.transaction():
+            accepted = self.accept_events(batch)
+        self.after_accept(accepted)
+        return accepted.run_ids
+
+    async def wait(self, run_id: str, timeout: float | None = None) -> RunResult[Any]:
+        """Wait until the run has finished (``timeout`` in real seconds) and return how it ended."""
+        record = self.store.load_run(run_id)
+        if record is None:
+            raise KeyError(f"no run with id {run_id!r}")
+        if record.status == "running":
+            done = self._finished.setdefault(run_id, asyncio.get_running_loop().create_future())
+            await asyncio.wait_for(asyncio.shield(done), timeout)
+            record = self.store.load_run(run_id)
+            assert record is not None
+        return self._result(record)
+
+    def result(self, run_id: str) -> RunResult[Any]:
+        """How the run stands now, without waiting."""
+        record = self.store.load_run(run_id)
+        if record is None:
+            raise KeyError(f"no run with id {run_id!r}")
+        return self._result(record)
+
+    def _result(self, record: RunRecord) -> RunResult[Any]:
+        output: Any = record.output
+        function = self._functions.get(record.function_id)
+        if record.status == "completed" and function is not None:
+            output = function.output_codec.load(record.output)
+        return RunResult(run_id=record.id, function_id=record.function_id, status=record.status, output=output, error=record.error)
+
+    # -- events ----------------------------------------------------------------------------------
+
+    def accept_events(self, events: Sequence[Event[Any]]) -> Accepted:
+        """Store events and create the runs they trigger; call inside ``store.transaction()``."""
+        accepted = Accepted()
+        now = self.clock.now()
+        for index, event in enumerate(events):
+            if not isinstance(event, Event):  # pyright: ignore[reportUnnecessaryIsInstance]
+                raise TypeError(f"events[{index}] is a {type(event).__name__}, not a steppe.Event")
+            stamped = event.model_copy(update={"id": event.id or new_event_id(), "ts": event.ts or int(now.timestamp() * 1000)})
+            triggered = self._triggered(stamped)
+            self.store.insert_event(stamped.id, stamped.name, stamped.model_dump(mode="json"), now)
+            accepted.event_ids.append(stamped.id)
+            accepted.events.append(stamped)
+            for function in triggered:
+                run_id = _new_run_id()
+                self.store.create_run(run_id, function.id, [stamped.id], now)
+                accepted.run_ids.append(run_id)
+        return accepted
+
+    def after_accept(self, accepted: Accepted) -> None:
+        """Once accepted events are committed: start their runs and wake the runs waiting for them."""
+        for run_id in accepted.run_ids:
+            self._schedule(run_id)
+        for event in accepted.events:
+            self._match_waits(event)
+
+    def _triggered(self, event: Event[Any]) -> list[Function[Any, Any]]:
+        matched: list[Function[Any, Any]] = []
+        payload = event.model_dump(mode="json")
+        for function in self._functions.values():
+            for trigger in function.triggers:
+                if not isinstance(trigger, TriggerEvent) or trigger.event != event.name:
+                    continue
+                if trigger.expression is not None and not self._expression(trigger.expression).matches(event=payload, incoming=payload):
+                    continue
+                if function.event_type is not None:
+                    function.event_type.validate(event)  # raises ValidationError before anything is stored
+                matched.append(function)
+                break
+        return matched
+
+    def _expression(self, source: str) -> Expression:
+        compiled = self._expressions.get(source)
+        if compiled is None:
+            compiled = self._expressions[source] = compile_expression(source)
+        return compiled
+
+    def _match_waits(self, event: Event[Any]) -> None:
+        incoming = event.model_dump(mode="json")
+        for run_id, step, expression in self.store.event_waits(event.name):
+            if expression is not None:
+                run = self.store.load_run(run_id)
+                if run is None:
+                    continue
+                trigger = self.store.load_events(run.event_ids[:1])[0]
+                if not self._expression(expression).matches(event=trigger, incoming=incoming):
+                    continue
+            self._resolve(run_id, step, MemoData(incoming))
+
+    def _resolve(self, run_id: str, step: str, memo: Memo) -> None:
+        """Store a waiting step's result and wake its run if that run is in memory."""
+        if self.store.resolve_wait(run_id, step, memo, self.clock.now()):
+            waiter = self._resolutions.pop((run_id, step), None)
+            if waiter is not None and not waiter.done():
+                waiter.set_result(memo)
+
+    # -- what the driver asks of the engine ------------------------------------------------------
+
+    def report(self, progress: StepStarted | StepFinished | RunFinished) -> None:
+        for listener in self._listeners:
+            listener(progress)
+
+    def expect_resolution(self, run_id: str, step: str) -> asyncio.Future[Memo]:
+        future: asyncio.Future[Memo] = asyncio.get_running_loop().create_future()
+        self._resolutions[(run_id, step)] = future
+        return future
+
+    def forget_resolution(self, run_id: str, step: str) -> None:
+        self._resolutions.pop((run_id, step), None)
+
+    def start_child_run(
+        self, parent_run_id: str, step: StepId, function: Function[Any, Any], data: JsonValue, wake_at: datetime | None
+    ) -> WaitRecord:
+        if function.id not in self._functions:
+            raise SteppeError(f"step {step.user_id!r} invokes function {function.id!r}, which this engine does not run")
+        wait = WaitRecord(kind="invoke", wake_at=wake_at, event_name=None, expression=None, child_run_id=_new_run_id())
+        assert wait.child_run_id is not None
+        event: Event[Any] = Event(name=INVOKE_EVENT, data=data, id=new_event_id(), ts=int(self.clock.now().timestamp() * 1000))
+        with self.store.transaction():
+            self.store.insert_event(event.id, event.name, event.model_dump(mode="json"), self.clock.now())
+            self.store.create_run(wait.child_run_id, function.id, [event.id], self.clock.now(), parent_run_id=parent_run_id, parent_step=step.hashed)
+            self.store.insert_wait(parent_run_id, step.hashed, step.deduplicated, wait)
+        self._schedule(wait.child_run_id)
+        return wait
+
+    # -- running ---------------------------------------------------------------------------------
+
+    def _schedule(self, run_id: str) -> None:
+        if run_id not in self._tasks:
+            self._tasks[run_id] = asyncio.create_task(self._drive(run_id), name=f"steppe-run-{run_id}")
+
+    async def _drive(self, run_id: str) -> None:
+        try:
+            await self._drive_attempts(run_id)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # pragma: no cover - an engine bug must not stop the other runs
+            logger.exception("steppe: run %s stopped on an internal error", run_id)
+        finally:
+            self._tasks.pop(run_id, None)
+
+    async def _drive_attempts(self, run_id: str) -> None:
+        run = self.store.load_run(run_id)
+        if run is None or run.status != "running":
+            return
+        function = self._functions.get(run.function_id)
+        if function is None:
+            self._finish(run, Failed(ErrorInfo("FunctionNotFound", f"this engine has no function {run.function_id!r}"), retriable=False))
+            return
+        try:
+            events = tuple(function.decode_event(raw) for raw in self.store.load_events(run.event_ids))
+        except ValidationError as error:
+            self._finish(run, Failed(ErrorInfo.from_exception(error), retriable=False))
+            return
+        while True:
+            if run.retry_at is not None:
+                await self.clock.sleep_until(run.retry_at)
+            driver = EmbeddedDriver(self, run, self.store.load_memos(run.id), function.max_attempts)
+            context: Context[Any] = Context(
+                event=events[0],
+                events=events,
+                run_id=run.id,
+                attempt=run.attempt,
+                fn_id=function.id,
+                logger=logging.LoggerAdapter(self.client.logger, {"run_id": run.id, "fn_id": function.id}),
+            )
+            outcome = await execute(function, context, driver)
+            if isinstance(outcome, Failed) and outcome.retriable and run.attempt + 1 < function.max_attempts:
+                now = self.clock.now()
+                retry_at = now + self.retry_policy.delay(run.attempt + 1, now=now, retry_after=outcome.retry_after)
+                self.store.schedule_run_retry(run.id, run.attempt + 1, retry_at)
+                reloaded = self.store.load_run(run.id)
+                assert reloaded is not None
+                run = reloaded
+                continue
+            if isinstance(outcome, Suspended):  # the embedded driver never suspends
+                outcome = Failed(ErrorInfo("SteppeInternalError", "the run was suspended by the embedded driver"), retriable=False)
+            self._finish(run, outcome)
+            return
+
+    def _finish(self, run: RunRecord, outcome: Completed | Failed) -> None:
+        now = self.clock.now()
+        accepted = Accepted()
+        with self.store.transaction():
+            if isinstance(outcome, Completed):
+                self.store.finish_run(run.id, "completed", now, output=outcome.output)
+            else:
+                self.store.finish_run(run.id, "failed", now, error=outcome.error)
+                function = self._functions.get(run.function_id)
+                if function is not None and function.handles_failure_of is None:
+                    failure: Event[Any] = Event(name=FAILURE_EVENT, data={
+                        "function_id": run.function_id,
+                        "run_id": run.id,
+                        "error": {"name": outcome.error.name, "message": outcome.error.message, "stack": outcome.error.stack},
+                    })
+                    accepted = self.accept_events([failure])
+        self.after_accept(accepted)
+        if run.parent_run_id is not None and run.parent_step is not None:
+            memo: Memo = MemoData(outcome.output) if isinstance(outcome, Completed) else MemoError(outcome.error)
+            self._resolve(run.parent_run_id, run.parent_step, memo)
+        status: Any = "completed" if isinstance(outcome, Completed) else "failed"
+        self.report(RunFinished(run.id, run.function_id, status, None if isinstance(outcome, Completed) else outcome.error))
+        done = self._finished.pop(run.id, None)
+        if done is not None and not done.done():
+            done.set_result(None)
+
+    async def _cron(self, function: Function[Any, Any], trigger: TriggerCron) -> None:
+        from croniter import croniter
+
+        schedule = croniter(trigger.cron, self.clock.now())
+        while True:
+            fire_at: datetime = schedule.get_next(datetime)
+            await self.clock.sleep_until(fire_at)
+            event: Event[Any] = Event(name=CRON_EVENT, data={"cron": trigger.cron}, id=new_event_id(), ts=int(fire_at.timestamp() * 1000))
+            run_id = _new_run_id()
+            with self.store.transaction():
+                self.store.insert_event(event.id, event.name, event.model_dump(mode="json"), self.clock.now())
+                self.store.create_run(run_id, function.id, [event.id], self.clock.now())
+            self._schedule(run_id)
+
+
+def _new_run_id() -> str:
+    return uuid.uuid4().hex
+

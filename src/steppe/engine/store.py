@@ -1,0 +1,355 @@
+"""The embedded engine's durable state: one SQLite file, held by one engine at a time.
+
+Every change that must happen together (a step's result and the removal of what it waited on, events and
+the runs they start) is one transaction, so a crash at any point leaves either all of it or none.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from steppe.core.driver import ErrorInfo, Memo, MemoData, MemoError
+from steppe.errors import SteppeError
+
+__all__ = ["DatabaseError", "RunRecord", "RunStatus", "StepAttempts", "Store", "WaitRecord"]
+
+# "STPP": marks a SQLite file as a steppe database, so we never write into someone else's.
+APPLICATION_ID = 0x53545050
+SCHEMA_VERSION = 1
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+RunStatus = Literal["running", "completed", "failed", "cancelled"]
+WaitKind = Literal["sleep", "event", "invoke"]
+
+_SCHEMA = """
+CREATE TABLE events (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    received_at REAL NOT NULL
+);
+CREATE TABLE runs (
+    id TEXT PRIMARY KEY,
+    function_id TEXT NOT NULL,
+    event_ids TEXT NOT NULL,
+    status TEXT NOT NULL,
+    attempt INTEGER NOT NULL DEFAULT 0,
+    retry_at REAL,
+    output TEXT,
+    error TEXT,
+    parent_run_id TEXT,
+    parent_step TEXT,
+    created_at REAL NOT NULL,
+    ended_at REAL
+);
+CREATE INDEX runs_unfinished ON runs (status) WHERE status = 'running';
+CREATE TABLE steps (
+    run_id TEXT NOT NULL,
+    step TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    status TEXT NOT NULL,
+    data TEXT,
+    error TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    retry_at REAL,
+    ended_at REAL,
+    PRIMARY KEY (run_id, step)
+);
+CREATE TABLE waits (
+    run_id TEXT NOT NULL,
+    step TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    wake_at REAL,
+    event_name TEXT,
+    expression TEXT,
+    child_run_id TEXT,
+    PRIMARY KEY (run_id, step)
+);
+CREATE INDEX waits_by_event ON waits (event_name) WHERE event_name IS NOT NULL;
+CREATE INDEX waits_by_child ON waits (child_run_id) WHERE child_run_id IS NOT NULL;
+"""
+
+
+class DatabaseError(SteppeError):
+    """The database file cannot be used by this engine (not a steppe database, newer schema, locked)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RunRecord:
+    id: str
+    function_id: str
+    event_ids: tuple[str, ...]
+    status: RunStatus
+    attempt: int
+    retry_at: datetime | None
+    output: Any
+    error: ErrorInfo | None
+    parent_run_id: str | None
+    parent_step: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class StepAttempts:
+    """A step that has failed before and will be tried again."""
+
+    attempts: int
+    retry_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class WaitRecord:
+    kind: WaitKind
+    wake_at: datetime | None
+    event_name: str | None
+    expression: str | None
+    child_run_id: str | None
+
+
+def _ts(moment: datetime | None) -> float | None:
+    return None if moment is None else moment.timestamp()
+
+
+def _dt(value: float | None) -> datetime | None:
+    return None if value is None else datetime.fromtimestamp(value, UTC)
+
+
+def _error_json(error: ErrorInfo) -> str:
+    return json.dumps({"name": error.name, "message": error.message, "stack": error.stack})
+
+
+def _error_from(text: str | None) -> ErrorInfo | None:
+    if text is None:
+        return None
+    raw = json.loads(text)
+    return ErrorInfo(name=raw["name"], message=raw["message"], stack=raw.get("stack"))
+
+
+class Store:
+    """SQLite access for the engine; used from the engine's event-loop thread only."""
+
+    def __init__(self, connection: sqlite3.Connection, path: str) -> None:
+        self._db = connection
+        self.path = path
+
+    # -- opening ---------------------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, path: str | Path, *, synchronous: Literal["NORMAL", "FULL"] = "NORMAL") -> Store:
+        """Open (or create) a steppe database and take it for this engine alone.
+
+        A file that is not a steppe database, or that another engine holds, is refused before anything is
+        written to it.
+        """
+        location = str(path)
+        if location != ":memory:":
+            file = Path(location)
+            if file.exists() and file.stat().st_size > 0:
+                with file.open("rb") as handle:
+                    if handle.read(len(SQLITE_HEADER)) != SQLITE_HEADER:
+                        raise DatabaseError(f"{location} is not a steppe database (not an SQLite file); it was left untouched")
+        try:
+            connection = sqlite3.connect(location, timeout=0, isolation_level=None, check_same_thread=True)
+        except sqlite3.Error as error:
+            raise DatabaseError(f"cannot open {location}: {error}") from error
+        try:
+            # Held for the connection's lifetime: a second engine on the same file is refused, not interleaved.
+            connection.execute("PRAGMA locking_mode = EXCLUSIVE")
+            connection.execute("BEGIN EXCLUSIVE")
+        except sqlite3.OperationalError as error:
+            connection.close()
+            if "locked" in str(error) or "busy" in str(error):
+                raise DatabaseError(f"{location} is in use by another steppe engine (database is locked)") from error
+            raise DatabaseError(f"cannot open {location}: {error}") from error
+        try:
+            cls._check_or_create_schema(connection, location)
+            connection.execute("COMMIT")
+        except BaseException:
+            connection.execute("ROLLBACK")
+            connection.close()
+            raise
+        connection.execute("PRAGMA journal_mode = WAL")
+        connection.execute(f"PRAGMA synchronous = {synchronous}")
+        connection.execute("PRAGMA foreign_keys = ON")
+        return cls(connection, location)
+
+    @staticmethod
+    def _check_or_create_schema(connection: sqlite3.Connection, location: str) -> None:
+        application_id = connection.execute("PRAGMA application_id").fetchone()[0]
+        tables = connection.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+        if application_id == 0 and tables == 0:
+            for statement in filter(str.strip, _SCHEMA.split(";")):
+                connection.execute(statement)
+            connection.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+            connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            return
+        if application_id != APPLICATION_ID:
+            raise DatabaseError(f"{location} is an SQLite database but not a steppe database; it was left untouched")
+        version = connection.execute("PRAGMA user_version").fetchone()[0]
+        if version != SCHEMA_VERSION:
+            raise DatabaseError(f"{location} has steppe schema version {version}; this steppe reads version {SCHEMA_VERSION}")
+
+    def close(self) -> None:
+        self._db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    # -- events and runs -------------------------------------------------------------------------
+
+    def insert_event(self, event_id: str, name: str, payload: dict[str, Any], received_at: datetime) -> None:
+        self._db.execute(
+            "INSERT INTO events (id, name, payload, received_at) VALUES (?, ?, ?, ?)",
+            (event_id, name, json.dumps(payload), received_at.timestamp()),
+        )
+
+    def load_events(self, event_ids: Sequence[str]) -> list[dict[str, Any]]:
+        payloads: list[dict[str, Any]] = []
+        for event_id in event_ids:
+            row = self._db.execute("SELECT payload FROM events WHERE id = ?", (event_id,)).fetchone()
+            if row is None:
+                raise DatabaseError(f"{self.path}: event {event_id!r} of a run is missing")
+            payloads.append(json.loads(row[0]))
+        return payloads
+
+    def create_run(
+        self,
+        run_id: str,
+        function_id: str,
+        event_ids: Sequence[str],
+        now: datetime,
+        *,
+        parent_run_id: str | None = None,
+        parent_step: str | None = None,
+    ) -> None:
+        self._db.execute(
+            "INSERT INTO runs (id, function_id, event_ids, status, created_at, parent_run_id, parent_step)"
+            " VALUES (?, ?, ?, 'running', ?, ?, ?)",
+            (run_id, function_id, json.dumps(list(event_ids)), now.timestamp(), parent_run_id, parent_step),
+        )
+
+    def load_run(self, run_id: str) -> RunRecord | None:
+        row = self._db.execute(
+            "SELECT id, function_id, event_ids, status, attempt, retry_at, output, error, parent_run_id, parent_step"
+            " FROM runs WHERE id = ?",
+            (run_id,),
+        ).fetchone()
+        if row is None:
+            return None
+        return RunRecord(
+            id=row[0],
+            function_id=row[1],
+            event_ids=tuple(json.loads(row[2])),
+            status=row[3],
+            attempt=row[4],
+            retry_at=_dt(row[5]),
+            output=None if row[6] is None else json.loads(row[6]),
+            error=_error_from(row[7]),
+            parent_run_id=row[8],
+            parent_step=row[9],
+        )
+
+    def unfinished_run_ids(self) -> list[str]:
+        return [row[0] for row in self._db.execute("SELECT id FROM runs WHERE status = 'running' ORDER BY created_at")]
+
+    def schedule_run_retry(self, run_id: str, attempt: int, retry_at: datetime) -> None:
+        self._db.execute("UPDATE runs SET attempt = ?, retry_at = ? WHERE id = ?", (attempt, retry_at.timestamp(), run_id))
+
+    def finish_run(self, run_id: str, status: RunStatus, now: datetime, *, output: Any = None, error: ErrorInfo | None = None) -> None:
+        self._db.execute(
+            "UPDATE runs SET status = ?, output = ?, error = ?, ended_at = ?, retry_at = NULL WHERE id = ?",
+            (status, json.dumps(output), None if error is None else _error_json(error), now.timestamp(), run_id),
+        )
+
+    # -- steps -----------------------------------------------------------------------------------
+
+    def load_memos(self, run_id: str) -> dict[str, Memo]:
+        memos: dict[str, Memo] = {}
+        for step, status, data, error in self._db.execute(
+            "SELECT step, status, data, error FROM steps WHERE run_id = ? AND status != 'retrying'", (run_id,)
+        ):
+            if status == "completed":
+                memos[step] = MemoData(json.loads(data))
+            else:
+                info = _error_from(error)
+                assert info is not None
+                memos[step] = MemoError(info)
+        return memos
+
+    def save_memo(self, run_id: str, step: str, user_id: str, memo: Memo, now: datetime) -> None:
+        if isinstance(memo, MemoData):
+            status, data, error = "completed", json.dumps(memo.value), None
+        else:
+            status, data, error = "failed", None, _error_json(memo.error)
+        self._db.execute(
+            "INSERT INTO steps (run_id, step, user_id, status, data, error, ended_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (run_id, step) DO UPDATE SET status = excluded.status, data = excluded.data,"
+            " error = excluded.error, ended_at = excluded.ended_at, retry_at = NULL",
+            (run_id, step, user_id, status, data, error, now.timestamp()),
+        )
+
+    def step_attempts(self, run_id: str, step: str) -> StepAttempts:
+        row = self._db.execute(
+            "SELECT attempts, retry_at FROM steps WHERE run_id = ? AND step = ? AND status = 'retrying'", (run_id, step)
+        ).fetchone()
+        return StepAttempts(0, None) if row is None else StepAttempts(row[0], _dt(row[1]))
+
+    def record_step_retry(self, run_id: str, step: str, user_id: str, attempts: int, retry_at: datetime, error: ErrorInfo) -> None:
+        self._db.execute(
+            "INSERT INTO steps (run_id, step, user_id, status, error, attempts, retry_at) VALUES (?, ?, ?, 'retrying', ?, ?, ?)"
+            " ON CONFLICT (run_id, step) DO UPDATE SET attempts = excluded.attempts, retry_at = excluded.retry_at,"
+            " error = excluded.error",
+            (run_id, step, user_id, _error_json(error), attempts, retry_at.timestamp()),
+        )
+
+    # -- waits: sleeps, wait_for_event, invoke ----------------------------------------------------
+
+    def load_wait(self, run_id: str, step: str) -> WaitRecord | None:
+        row = self._db.execute(
+            "SELECT kind, wake_at, event_name, expression, child_run_id FROM waits WHERE run_id = ? AND step = ?",
+            (run_id, step),
+        ).fetchone()
+        if row is None:
+            return None
+        return WaitRecord(kind=row[0], wake_at=_dt(row[1]), event_name=row[2], expression=row[3], child_run_id=row[4])
+
+    def insert_wait(self, run_id: str, step: str, user_id: str, wait: WaitRecord) -> None:
+        self._db.execute(
+            "INSERT INTO waits (run_id, step, user_id, kind, wake_at, event_name, expression, child_run_id)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (run_id, step, user_id, wait.kind, _ts(wait.wake_at), wait.event_name, wait.expression, wait.child_run_id),
+        )
+
+    def resolve_wait(self, run_id: str, step: str, memo: Memo, now: datetime) -> bool:
+        """Replace a wait by its step's result, atomically; False if something else resolved it first."""
+        with self.transaction():
+            row = self._db.execute("DELETE FROM waits WHERE run_id = ? AND step = ? RETURNING user_id", (run_id, step)).fetchone()
+            if row is not None:
+                self.save_memo(run_id, step, row[0], memo, now)
+        return row is not None
+
+    def event_waits(self, event_name: str) -> list[tuple[str, str, str | None]]:
+        """(run_id, step, expression) of each run waiting for ``event_name``."""
+        return list(
+            self._db.execute(
+                "SELECT run_id, step, expression FROM waits WHERE kind = 'event' AND event_name = ? ORDER BY rowid", (event_name,)
+            )
+        )
+
+    def invoke_wait(self, child_run_id: str) -> tuple[str, str] | None:
+        row = self._db.execute("SELECT run_id, step FROM waits WHERE kind = 'invoke' AND child_run_id = ?", (child_run_id,)).fetchone()
+        return None if row is None else (row[0], row[1])
