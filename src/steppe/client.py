@@ -49,7 +49,7 @@ class Client:
     ) -> FunctionDecorator[Any]:
         """Declare a durable function; decorate its ``(ctx, step)`` handler with the result."""
         triggers: Sequence[Trigger] = (
-            list(trigger) if isinstance(trigger, Sequence) else [trigger]  # pyright: ignore[reportUnknownArgumentType]
+            list(trigger) if isinstance(trigger, Sequence) else [trigger]
         )
         if f"{self.app_id}-{fn_id}" in self._functions:
             raise FunctionDefinitionError(f"app {self.app_id!r} already has a function with fn_id {fn_id!r}")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING, Any, Generic, TypedDict, overload
+from typing import TYPE_CHECKING, Any, Generic, TypedDict, cast, overload
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from typing_extensions import NotRequired, TypeVar
 
 from steppe.context import Context
@@ -83,9 +83,9 @@ class Function(Generic[_D, _T]):
         """``data`` as the JSON data of an event for this function (checked against its event type)."""
         try:
             if self.event_type is not None:
-                model = self.event_type.data_type
+                model: type[BaseModel] = self.event_type.data_type
                 instance = data if isinstance(data, model) else model.model_validate(data)
-                return instance.model_dump(mode="json")
+                return cast(JsonValue, instance.model_dump(mode="json"))
             event: Event[Any] = Event(name="invoke", data=data)
             dumped: JsonValue = event.model_dump(mode="json")["data"]
             return dumped
@@ -94,9 +94,10 @@ class Function(Generic[_D, _T]):
 
     def decode_event(self, raw: dict[str, Any]) -> Event[_D]:
         """A stored event rebuilt for this function; raises ValidationError when its data does not fit."""
+        event: Event[Any] = Event.model_validate(raw)
         if self.event_type is not None:
-            return self.event_type.validate(Event.model_validate(raw))  # type: ignore[return-value]
-        return Event.model_validate(raw)  # type: ignore[return-value]
+            event = self.event_type.validate(event)
+        return cast(Event[_D], event)
 
     def __repr__(self) -> str:
         return f"<steppe.Function {self.id}>"
@@ -104,7 +105,7 @@ class Function(Generic[_D, _T]):
 
 def _check_trigger(trigger: object, function_id: str) -> TriggerEvent[Any] | TriggerCron:
     if isinstance(trigger, EventType):
-        return TriggerEvent(trigger)
+        return TriggerEvent(trigger)  # pyright: ignore[reportUnknownArgumentType, reportUnknownVariableType]
     if isinstance(trigger, TriggerEvent | TriggerCron):
         if isinstance(trigger, TriggerEvent) and trigger.expression is not None:
             from steppe.engine.expressions import ExpressionError, compile_expression

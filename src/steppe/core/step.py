@@ -11,7 +11,7 @@ import contextvars
 import functools
 import threading
 from collections.abc import Awaitable, Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast, overload
 
@@ -158,7 +158,7 @@ class Step(_StepMethods):
     """Steps for an ``async def`` function. Each method returns a ``StepCall``: ``await`` it."""
 
     @overload
-    def run(  # type: ignore[overload-overlap]
+    def run(
         self,
         step_id: str,
         handler: Callable[[Unpack[_Ts]], Awaitable[_T]],
@@ -169,7 +169,7 @@ class Step(_StepMethods):
     def run(
         self, step_id: str, handler: Callable[[Unpack[_Ts]], _T], *args: Unpack[_Ts], output_type: type[_T] | None = None
     ) -> StepCall[_T]: ...
-    def run(self, step_id: str, handler: Callable[..., Any], *args: Any, output_type: object = None) -> StepCall[Any]:
+    def run(self, step_id: str, handler: Callable[[Unpack[_Ts]], Any], *args: Unpack[_Ts], output_type: object = None) -> StepCall[Any]:
         """Run ``handler(*args)`` as a step (sync or async); its result is stored and never computed again."""
         return self._run_call(step_id, handler, args, output_type)
 
@@ -242,7 +242,8 @@ class Step(_StepMethods):
                         f"step.parallel: element {index} returned {type(awaitable).__name__}, not an awaitable; "
                         "each element should be a lambda around a step method"
                     )
-                tasks.append(asyncio.get_running_loop().create_task(_await(cast(Awaitable[Any], awaitable)), context=context))
+                step_call: Awaitable[Any] = awaitable  # pyright: ignore[reportUnknownVariableType]
+                tasks.append(asyncio.get_running_loop().create_task(_await(step_call), context=context))
             outcomes = await asyncio.gather(*tasks, return_exceptions=True)
             failure = _first_failure(outcomes)
             if failure is not None:
@@ -309,7 +310,7 @@ class StepSync(_StepMethods):
             return ()
         previous: threading.Event | None = None
         with ThreadPoolExecutor(max_workers=len(checked), thread_name_prefix="steppe-parallel") as pool:
-            futures = []
+            futures: list[Future[Any]] = []
             for make in checked:
                 branch = Branch(mode=mode, previous=previous, ready=threading.Event())
                 previous = branch.ready

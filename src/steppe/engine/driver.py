@@ -50,7 +50,8 @@ class EmbeddedDriver:
             case RunRequest():
                 return await self._run_step(request)
             case SleepRequest():
-                return await self._sleep(request)
+                await self._sleep(request)
+                return None
             case WaitForEventRequest():
                 return await self._wait_for_event(request)
             case InvokeRequest():
@@ -149,9 +150,10 @@ class EmbeddedDriver:
         if wait.wake_at is None:
             memo = await resolved
         else:
-            timer = asyncio.ensure_future(engine.clock.sleep_until(wait.wake_at))
+            timer: asyncio.Future[None] = asyncio.ensure_future(engine.clock.sleep_until(wait.wake_at))
             try:
-                await asyncio.wait({resolved, timer}, return_when=asyncio.FIRST_COMPLETED)
+                either: list[asyncio.Future[Any]] = [resolved, timer]
+                await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
             finally:
                 timer.cancel()
             if resolved.done():

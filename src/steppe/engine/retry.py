@@ -22,5 +22,6 @@ class RetryPolicy:
             return max(retry_after - now, timedelta(0))
         if retry_after is not None:
             return max(retry_after, timedelta(0))
-        ceiling = min(self.base * 2 ** (failed_attempts - 1), self.cap)
-        return ceiling * random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not security
+        ceiling = min(self.base * (1 << min(failed_attempts - 1, 40)), self.cap)
+        jitter: float = random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not security
+        return ceiling * jitter
