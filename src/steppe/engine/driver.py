@@ -9,10 +9,12 @@ from __future__ import annotations
 import asyncio
 import time
 from datetime import timedelta
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from steppe.core.driver import (
     ErrorInfo,
+    Interrupt,
     InvokeRequest,
     Memo,
     MemoData,
@@ -36,16 +38,68 @@ __all__ = ["EmbeddedDriver"]
 
 
 class EmbeddedDriver:
-    def __init__(self, engine: Engine, run: RunRecord, memos: dict[str, Memo], max_attempts: int) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        run: RunRecord,
+        memos: dict[str, Memo],
+        max_attempts: int,
+        *,
+        replay_every_step: bool = False,
+        step_stubs: Mapping[str, object] | None = None,
+    ) -> None:
         self._engine = engine
         self._run = run
         self._memos = memos
         self._max_attempts = max_attempts
+        self._replay_every_step = replay_every_step
+        self._stubs = step_stubs or {}
+        self._stored_before = frozenset(memos)
+        self._visited: set[str] = set()
 
     def memo(self, step_id: StepId) -> Memo | None:
-        return self._memos.get(step_id.hashed)
+        memo = self._memos.get(step_id.hashed)
+        if memo is not None:
+            self._visited.add(step_id.hashed)
+        return memo
+
+    def steps_not_retraced(self) -> frozenset[str]:
+        """Hashed ids of stored steps this pass never reached: a replay that took another path."""
+        return self._stored_before - self._visited
 
     async def new_step(self, request: StepRequest) -> object:
+        try:
+            value = await self._dispatch(request)
+        except StepError:
+            if self._replay_every_step:
+                raise Interrupt from None  # the replay raises it again, from the stored failure
+            raise
+        if self._replay_every_step:
+            # Suspend after every new step so the engine replays the function from storage: each result the
+            # function sees from here on has made the round trip through the database.
+            raise Interrupt
+        return value
+
+    def _stub(self, step: StepId) -> tuple[bool, object]:
+        for key in (step.deduplicated, step.user_id):
+            if key in self._stubs:
+                return True, self._stubs[key]
+        return False, None
+
+    async def _execute(self, request: RunRequest) -> object:
+        stubbed, stub = self._stub(request.id)
+        if not stubbed:
+            return await request.execute()
+        if isinstance(stub, BaseException):
+            raise stub
+        return stub
+
+    async def _dispatch(self, request: StepRequest) -> object:
+        stubbed, stub = self._stub(request.id)
+        if stubbed and isinstance(request, WaitForEventRequest | InvokeRequest):
+            codec = request.codec if isinstance(request, WaitForEventRequest) else request.function.output_codec
+            self._store_memo(request.id, MemoData(codec.dump(stub)))
+            return stub
         match request:
             case RunRequest():
                 return await self._run_step(request)
@@ -75,7 +129,7 @@ class EmbeddedDriver:
             retry_after = None
             final = False
             try:
-                value = await request.execute()
+                value = await self._execute(request)
                 output = request.codec.dump(value)
             except (NonRetriableError, OutputValueError) as error:
                 failure, final = ErrorInfo.from_exception(error), True

@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Generic
+from typing import Any, Generic, Literal
 
 from pydantic import ValidationError
 from typing_extensions import Self, TypeVar
@@ -64,6 +64,11 @@ class Accepted:
 class Engine:
     """The embedded engine: ``async with Engine(client, database="app.db") as engine: await engine.send(...)``.
 
+    ``replay="every_step"`` suspends the run after each new step and replays the function from the database,
+    so every result the function sees has been stored and rebuilt: slow, meant for tests (see
+    ``steppe.testing``). ``step_stubs`` maps step ids to results used instead of running those steps (an
+    exception instance makes the step raise it).
+
     Entering it opens the database (refusing a file that is not a steppe database or that another engine
     holds) and resumes every run that was not finished. Leaving it stops the runs in progress; they resume on
     the next start, with every completed step kept.
@@ -78,6 +83,8 @@ class Engine:
         clock: Clock | None = None,
         retry_policy: RetryPolicy | None = None,
         listeners: Sequence[ProgressListener] = (),
+        replay: Literal["on_restart", "every_step"] = "on_restart",
+        step_stubs: Mapping[str, object] | None = None,
     ) -> None:
         self.client = client
         chosen = client.functions if functions is None else list(functions)
@@ -90,6 +97,10 @@ class Engine:
         self.clock: Clock = clock or SystemClock()
         self.retry_policy = retry_policy or RetryPolicy()
         self._listeners = list(listeners)
+        if replay not in ("on_restart", "every_step"):
+            raise ValueError(f"Engine: replay must be 'on_restart' or 'every_step', got {replay!r}")
+        self.replay = replay
+        self._step_stubs = dict(step_stubs or {})
         self._store: Store | None = None
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._finished: dict[str, asyncio.Future[None]] = {}
@@ -294,7 +305,14 @@ class Engine:
         while True:
             if run.retry_at is not None:
                 await self.clock.sleep_until(run.retry_at)
-            driver = EmbeddedDriver(self, run, self.store.load_memos(run.id), function.max_attempts)
+            driver = EmbeddedDriver(
+                self,
+                run,
+                self.store.load_memos(run.id),
+                function.max_attempts,
+                replay_every_step=self.replay == "every_step",
+                step_stubs=self._step_stubs,
+            )
             context: Context[Any] = Context(
                 event=events[0],
                 events=events,
@@ -312,8 +330,19 @@ class Engine:
                 assert reloaded is not None
                 run = reloaded
                 continue
-            if isinstance(outcome, Suspended):  # the embedded driver never suspends
-                outcome = Failed(ErrorInfo("SteppeInternalError", "the run was suspended by the embedded driver"), retriable=False)
+            if isinstance(outcome, Suspended):  # replay="every_step": run the function again from storage
+                skipped = driver.steps_not_retraced()
+                if not skipped:
+                    continue
+                names = sorted(self.store.step_user_ids(run.id, skipped))
+                outcome = Failed(
+                    ErrorInfo(
+                        "NonDeterminismError",
+                        f"on replay, function {function.id!r} did not reach the steps {names} it had taken before: "
+                        "step ids and the order of steps must not depend on time, randomness or unstored state",
+                    ),
+                    retriable=False,
+                )
             self._finish(run, outcome)
             return
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Generator, Sequence
+from collections.abc import Generator, Iterable, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -353,3 +353,8 @@ class Store:
     def invoke_wait(self, child_run_id: str) -> tuple[str, str] | None:
         row = self._db.execute("SELECT run_id, step FROM waits WHERE kind = 'invoke' AND child_run_id = ?", (child_run_id,)).fetchone()
         return None if row is None else (row[0], row[1])
+
+    def step_user_ids(self, run_id: str, steps: Iterable[str]) -> list[str]:
+        wanted = set(steps)
+        rows = self._db.execute("SELECT step, user_id FROM steps WHERE run_id = ?", (run_id,))
+        return [user_id for step, user_id in rows if step in wanted]
