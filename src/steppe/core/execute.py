@@ -48,8 +48,9 @@ async def execute(function: Function[Any, Any], context: Context[Any], driver: D
             value = await asyncio.to_thread(function.handler, context, StepSync(runtime))
     except Interrupt:
         return Suspended()
-    except (NonRetriableError, StepError) as error:
-        # A StepError that reaches here would only be raised again from its stored failure: do not retry.
+    except (NonRetriableError, StepError, OutputValueError) as error:
+        # Retrying cannot help: a StepError would be raised again from its stored failure, and a value that
+        # does not fit its declared type would not fit next time either.
         return Failed(ErrorInfo.from_exception(error), retriable=False)
     except RetryAfterError as error:
         return Failed(ErrorInfo.from_exception(error), retriable=True, retry_after=error.retry_after)
