@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import socket
 import sqlite3
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +12,7 @@ import pytest
 
 import steppe
 from steppe.engine.store import DatabaseError
+from steppe.serde import UnsupportedTypeError
 
 
 def test_handler_with_wrong_signature_is_refused_at_definition() -> None:
@@ -59,8 +62,6 @@ async def test_unstorable_step_output_fails_that_step_only(make_engine: Any) -> 
     client = steppe.Client("unstorable")
 
     def make_lock() -> object:
-        import threading
-
         return threading.Lock()
 
     @client.create_function(fn_id="bad", trigger=steppe.TriggerEvent(event="go"))
@@ -124,3 +125,34 @@ async def test_a_database_held_by_another_engine_is_refused(tmp_path: Path) -> N
                 pass
     async with steppe.Engine(steppe.Client("third"), database=path):  # free again once the first has closed
         pass
+
+
+async def test_a_step_declaring_an_unstorable_type_fails_at_once_naming_step_function_and_type(make_engine: Any) -> None:
+    client = steppe.Client("unstorable-type")
+    calls: list[int] = []
+
+    def open_socket() -> socket.socket:
+        calls.append(1)
+        raise AssertionError("never executed: the declared type is refused before the step runs")
+
+    @client.create_function(fn_id="f", trigger=steppe.TriggerEvent(event="go"), retries=3)
+    async def f(ctx: steppe.Context, step: steppe.Step) -> None:
+        await step.run("connect", open_socket)
+
+    engine = await make_engine(client)
+    [run_id] = await engine.send(steppe.Event(name="go"))
+    result = await engine.wait(run_id, timeout=10)
+    assert result.status == "failed" and result.error is not None
+    assert result.error.name == "UnsupportedTypeError"
+    assert "step 'connect' of function 'unstorable-type-f'" in result.error.message
+    assert "socket" in result.error.message
+    assert calls == []
+
+
+def test_a_function_declaring_an_unstorable_output_is_refused_at_definition() -> None:
+    client = steppe.Client("unstorable-output")
+    with pytest.raises(UnsupportedTypeError, match=r"function 'unstorable-output-f'.*socket"):
+
+        @client.create_function(fn_id="f", trigger=steppe.TriggerEvent(event="go"))
+        async def f(ctx: steppe.Context, step: steppe.Step) -> socket.socket:
+            return socket.socket()

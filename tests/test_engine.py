@@ -387,3 +387,31 @@ async def test_step_inside_a_step_is_a_clear_error(make_engine: Any) -> None:
     assert result.error is not None
     assert "NestedStepError" in result.error.message
     assert "'inner' was started inside the handler of step 'outer'" in result.error.message
+
+
+async def test_cron_trigger_starts_runs_on_schedule(make_engine: Any) -> None:
+    from datetime import UTC, datetime
+
+    clock = steppe.ManualClock(datetime(2030, 1, 1, 8, 30, tzinfo=UTC))
+    client = steppe.Client("cron")
+    fired: list[str] = []
+
+    @client.create_function(fn_id="hourly", trigger=steppe.TriggerCron(cron="0 * * * *"))
+    async def hourly(ctx: steppe.Context, step: steppe.Step) -> None:
+        fired.append(ctx.event.name)
+
+    await make_engine(client, clock=clock)
+    await clock.advance(timedelta(minutes=29))
+    assert fired == []
+    await clock.advance(timedelta(minutes=1))
+    for _ in range(100):
+        if fired:
+            break
+        await asyncio.sleep(0.01)
+    assert fired == ["inngest/scheduled.timer"]
+    await clock.advance(timedelta(hours=2))
+    for _ in range(100):
+        if len(fired) == 3:
+            break
+        await asyncio.sleep(0.01)
+    assert len(fired) == 3

@@ -13,7 +13,7 @@ from steppe.core.runtime import StepRuntime
 from steppe.core.step import Step, StepSync
 from steppe.errors import NonRetriableError, RetryAfterError, StepError
 from steppe.function import Function
-from steppe.serde import JsonValue, OutputValueError
+from steppe.serde import JsonValue, OutputValueError, UnsupportedTypeError
 
 __all__ = ["Completed", "Failed", "Outcome", "Suspended", "execute"]
 
@@ -48,9 +48,9 @@ async def execute(function: Function[Any, Any], context: Context[Any], driver: D
             value = await asyncio.to_thread(function.handler, context, StepSync(runtime))
     except Interrupt:
         return Suspended()
-    except (NonRetriableError, StepError, OutputValueError) as error:
+    except (NonRetriableError, StepError, OutputValueError, UnsupportedTypeError) as error:
         # Retrying cannot help: a StepError would be raised again from its stored failure, and a value that
-        # does not fit its declared type would not fit next time either.
+        # does not fit its declared type (or a type that cannot be stored) would not fit next time either.
         return Failed(ErrorInfo.from_exception(error), retriable=False)
     except RetryAfterError as error:
         return Failed(ErrorInfo.from_exception(error), retriable=True, retry_after=error.retry_after)
