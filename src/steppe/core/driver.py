@@ -29,6 +29,7 @@ __all__ = [
     "Memo",
     "MemoData",
     "MemoError",
+    "MemoJson",
     "ParallelMode",
     "RunRequest",
     "SendEventRequest",
@@ -69,13 +70,20 @@ class MemoData:
 
 
 @dataclass(frozen=True, slots=True)
+class MemoJson:
+    """A completed step's stored output as JSON text: rebuilt straight from the text, with no parse in between."""
+
+    text: str | bytes
+
+
+@dataclass(frozen=True, slots=True)
 class MemoError:
     """A step that failed for good."""
 
     error: ErrorInfo
 
 
-Memo = MemoData | MemoError
+Memo = MemoData | MemoJson | MemoError
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -11,12 +11,12 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from steppe.core.calls import StepCall
-from steppe.core.driver import Driver, MemoData, ParallelMode, StepRequest
+from steppe.core.driver import Driver, Memo, MemoData, MemoError, MemoJson, ParallelMode, StepRequest
 from steppe.core.ids import StepId, StepIdAllocator
 from steppe.errors import NestedStepError, StepError
 from steppe.serde import Codec
 
-__all__ = ["Branch", "StepRuntime", "current_branch"]
+__all__ = ["Branch", "StepRuntime", "current_branch", "resolve_memo"]
 
 _T = TypeVar("_T")
 
@@ -49,6 +49,17 @@ _branch: contextvars.ContextVar[Branch | None] = contextvars.ContextVar("steppe_
 
 def current_branch() -> contextvars.ContextVar[Branch | None]:
     return _branch
+
+
+def resolve_memo(step_id: StepId, memo: Memo, codec: Codec[_T]) -> _T:
+    """A stored result as the step's declared type, or its stored failure raised as ``StepError``."""
+    match memo:
+        case MemoJson(text=text):
+            return codec.load_json(text)
+        case MemoData(value=value):
+            return codec.load(value)
+        case MemoError(error=error):
+            raise StepError(step_id.user_id, error.name, error.message, error.stack)
 
 
 class StepRuntime:
@@ -89,9 +100,7 @@ class StepRuntime:
             if memo is None:
                 value: _T = await self.driver.new_step(request(step_id, mode))  # type: ignore[assignment]  # pyright: ignore[reportAssignmentType]
                 return value
-            if isinstance(memo, MemoData):
-                return codec(step_id).load(memo.value)
-            raise StepError(step_id.user_id, memo.error.name, memo.error.message, memo.error.stack)
+            return resolve_memo(step_id, memo, codec(step_id))
 
         return StepCall(resolve, self.describe(step_id.deduplicated))
 

@@ -173,7 +173,11 @@ class Step(_StepMethods):
         """Run ``handler(*args)`` as a step (sync or async); its result is stored and never computed again."""
         return self._run_call(step_id, handler, args, output_type)
 
-    def defer(self, step_id: str, handler: Callable[[Unpack[_Ts]], Awaitable[_T]] | Callable[[Unpack[_Ts]], _T], *args: Unpack[_Ts]) -> Callable[[], StepCall[_T]]:
+    @overload
+    def defer(self, step_id: str, handler: Callable[[Unpack[_Ts]], Awaitable[_T]], *args: Unpack[_Ts]) -> Callable[[], StepCall[_T]]: ...
+    @overload
+    def defer(self, step_id: str, handler: Callable[[Unpack[_Ts]], _T], *args: Unpack[_Ts]) -> Callable[[], StepCall[_T]]: ...
+    def defer(self, step_id: str, handler: Callable[[Unpack[_Ts]], Any], *args: Unpack[_Ts]) -> Callable[[], StepCall[Any]]:
         """``step.run`` bound to its arguments now, started later: the loop-safe element for ``parallel``.
 
         ``step.parallel(tuple(step.defer(f"get-{u}", get_user, u) for u in ids))`` keeps each step's exact

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +19,7 @@ from steppe.core.driver import (
     Memo,
     MemoData,
     MemoError,
+    MemoJson,
     RunRequest,
     SendEventRequest,
     SleepRequest,
@@ -26,8 +27,9 @@ from steppe.core.driver import (
     WaitForEventRequest,
 )
 from steppe.core.ids import StepId
+from steppe.core.runtime import resolve_memo
 from steppe.engine.progress import StepFinished, StepStarted
-from steppe.engine.store import RunRecord, WaitRecord
+from steppe.engine.store import RunRecord, StepAttempts, WaitRecord
 from steppe.errors import NonRetriableError, RetryAfterError, StepError
 from steppe.serde import OutputValueError
 
@@ -44,6 +46,7 @@ class EmbeddedDriver:
         run: RunRecord,
         memos: dict[str, Memo],
         max_attempts: int,
+        retrying: Mapping[str, StepAttempts],
         *,
         replay_every_step: bool = False,
         step_stubs: Mapping[str, object] | None = None,
@@ -52,6 +55,7 @@ class EmbeddedDriver:
         self._run = run
         self._memos = memos
         self._max_attempts = max_attempts
+        self._retrying = retrying
         self._replay_every_step = replay_every_step
         self._stubs = step_stubs or {}
         self._stored_before = frozenset(memos)
@@ -118,43 +122,52 @@ class EmbeddedDriver:
         self._memos[step_id.hashed] = memo
 
     async def _run_step(self, request: RunRequest) -> object:
-        engine, run, step = self._engine, self._run, request.id
-        state = engine.store.step_attempts(run.id, step.hashed)
+        engine, step = self._engine, request.id
+        state = self._retrying.get(step.hashed, _FIRST_ATTEMPT)
         attempt = state.attempts
         if state.retry_at is not None:
             await engine.clock.sleep_until(state.retry_at)
         while True:
             started = time.monotonic()
-            engine.report(StepStarted(run.id, step.deduplicated, attempt, request.parallel, engine.clock.now(), started))
-            retry_after = None
-            final = False
+            self._report_start(request, attempt, started)
             try:
                 value = await self._execute(request)
-                output = request.codec.dump(value)
-            except (NonRetriableError, OutputValueError) as error:
-                failure, final = ErrorInfo.from_exception(error), True
-            except RetryAfterError as error:
-                failure, retry_after = ErrorInfo.from_exception(error), error.retry_after
-            except Exception as error:  # noqa: BLE001 - a step's own failure is retried
+                output = request.codec.dump_json(value)
+            except Exception as error:  # noqa: BLE001 - a step's own failure is retried (or not) below
                 failure = ErrorInfo.from_exception(error)
+                final = isinstance(error, NonRetriableError | OutputValueError)
+                retry_after = error.retry_after if isinstance(error, RetryAfterError) else None
             else:
-                self._store_memo(step, MemoData(output))
-                ended = time.monotonic()
-                engine.report(
-                    StepFinished(run.id, step.deduplicated, attempt, request.parallel, engine.clock.now(), ended, ended - started, None, None)
-                )
+                self._store_memo(step, MemoJson(output))
+                self._report_end(request, attempt, started, None, None)
                 return value
             attempt += 1
             now = engine.clock.now()
-            ended = time.monotonic()
             if final or attempt >= self._max_attempts:
                 self._store_memo(step, MemoError(failure))
-                engine.report(StepFinished(run.id, step.deduplicated, attempt - 1, request.parallel, now, ended, ended - started, failure, None))
+                self._report_end(request, attempt - 1, started, failure, None)
                 raise StepError(step.user_id, failure.name, failure.message, failure.stack)
             retry_at = now + engine.retry_policy.delay(attempt, now=now, retry_after=retry_after)
-            engine.store.record_step_retry(run.id, step.hashed, step.deduplicated, attempt, retry_at, failure)
-            engine.report(StepFinished(run.id, step.deduplicated, attempt - 1, request.parallel, now, ended, ended - started, failure, retry_at))
+            engine.store.record_step_retry(self._run.id, step.hashed, step.deduplicated, attempt, retry_at, failure)
+            self._report_end(request, attempt - 1, started, failure, retry_at)
             await engine.clock.sleep_until(retry_at)
+
+    def _report_start(self, request: RunRequest, attempt: int, started: float) -> None:
+        engine = self._engine
+        if engine.reporting:
+            engine.report(StepStarted(self._run.id, request.id.deduplicated, attempt, request.parallel, engine.clock.now(), started))
+
+    def _report_end(
+        self, request: RunRequest, attempt: int, started: float, failure: ErrorInfo | None, retry_at: datetime | None
+    ) -> None:
+        engine = self._engine
+        if engine.reporting:
+            ended = time.monotonic()
+            engine.report(
+                StepFinished(
+                    self._run.id, request.id.deduplicated, attempt, request.parallel, engine.clock.now(), ended, ended - started, failure, retry_at
+                )
+            )
 
     async def _sleep(self, request: SleepRequest) -> None:
         engine, step = self._engine, request.id
@@ -181,7 +194,7 @@ class EmbeddedDriver:
             )
             engine.store.insert_wait(self._run.id, step.hashed, step.deduplicated, wait)
         memo = await self._resolution(step, wait, on_timeout=MemoData(None))
-        return self._decode(step, memo, request.codec.load)
+        return resolve_memo(step, memo, request.codec)
 
     async def _invoke(self, request: InvokeRequest) -> object:
         engine, step = self._engine, request.id
@@ -191,13 +204,13 @@ class EmbeddedDriver:
             wait = engine.start_child_run(self._run.id, step, request.function, request.data, wake_at)
         timeout = MemoError(ErrorInfo("InvokeTimeoutError", f"function {request.function.id!r} did not finish in time"))
         memo = await self._resolution(step, wait, on_timeout=timeout)
-        return self._decode(step, memo, request.function.output_codec.load)
+        return resolve_memo(step, memo, request.function.output_codec)
 
     async def _resolution(self, step: StepId, wait: WaitRecord, *, on_timeout: Memo) -> Memo:
         """Wait until the engine resolves this wait (an event matched, a child run ended) or it times out."""
         engine = self._engine
         resolved = engine.expect_resolution(self._run.id, step.hashed)
-        stored = engine.store.load_memos(self._run.id).get(step.hashed)
+        stored = engine.store.load_memo(self._run.id, step.hashed)
         if stored is not None:  # resolved while this run was not running (e.g. before a restart's replay)
             engine.forget_resolution(self._run.id, step.hashed)
             return stored
@@ -215,17 +228,13 @@ class EmbeddedDriver:
             else:
                 engine.forget_resolution(self._run.id, step.hashed)
                 if not engine.store.resolve_wait(self._run.id, step.hashed, on_timeout, engine.clock.now()):
-                    memo = engine.store.load_memos(self._run.id)[step.hashed]  # resolved at the same moment
+                    resolved_meanwhile = engine.store.load_memo(self._run.id, step.hashed)  # at the same moment
+                    assert resolved_meanwhile is not None
+                    memo = resolved_meanwhile
                 else:
                     memo = on_timeout
         self._memos[step.hashed] = memo
         return memo
-
-    @staticmethod
-    def _decode(step: StepId, memo: Memo, load: Any) -> object:
-        if isinstance(memo, MemoError):
-            raise StepError(step.user_id, memo.error.name, memo.error.message, memo.error.stack)
-        return load(memo.value)
 
     def _send_event(self, request: SendEventRequest) -> list[str]:
         engine = self._engine
@@ -238,3 +247,4 @@ class EmbeddedDriver:
 
 
 _ZERO = timedelta(0)
+_FIRST_ATTEMPT = StepAttempts(0, None)

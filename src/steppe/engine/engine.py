@@ -246,6 +246,11 @@ class Engine:
 
     # -- what the driver asks of the engine ------------------------------------------------------
 
+    @property
+    def reporting(self) -> bool:
+        """Whether anyone listens to progress (so the hot path builds no reports for nobody)."""
+        return bool(self._listeners)
+
     def report(self, progress: StepStarted | StepFinished | RunFinished) -> None:
         for listener in self._listeners:
             listener(progress)
@@ -305,11 +310,13 @@ class Engine:
         while True:
             if run.retry_at is not None:
                 await self.clock.sleep_until(run.retry_at)
+            memos, retrying = self.store.load_steps(run.id)
             driver = EmbeddedDriver(
                 self,
                 run,
-                self.store.load_memos(run.id),
+                memos,
                 function.max_attempts,
+                retrying,
                 replay_every_step=self.replay == "every_step",
                 step_stubs=self._step_stubs,
             )

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from steppe.core.driver import ErrorInfo, Memo, MemoData, MemoError
+from steppe.core.driver import ErrorInfo, Memo, MemoData, MemoError, MemoJson
 from steppe.errors import SteppeError
 
 __all__ = ["DatabaseError", "RunRecord", "RunStatus", "StepAttempts", "Store", "WaitRecord"]
@@ -130,6 +130,15 @@ def _error_from(text: str | None) -> ErrorInfo | None:
         return None
     raw = json.loads(text)
     return ErrorInfo(name=raw["name"], message=raw["message"], stack=raw.get("stack"))
+
+
+def _memo_from(status: str, data: str | None, error: str | None) -> Memo:
+    if status == "completed":
+        assert data is not None
+        return MemoJson(data)
+    info = _error_from(error)
+    assert info is not None
+    return MemoError(info)
 
 
 class Store:
@@ -277,36 +286,40 @@ class Store:
 
     # -- steps -----------------------------------------------------------------------------------
 
-    def load_memos(self, run_id: str) -> dict[str, Memo]:
+    def load_steps(self, run_id: str) -> tuple[dict[str, Memo], dict[str, StepAttempts]]:
+        """The run's stored step results, and the steps that failed before and will be tried again."""
         memos: dict[str, Memo] = {}
-        for step, status, data, error in self._db.execute(
-            "SELECT step, status, data, error FROM steps WHERE run_id = ? AND status != 'retrying'", (run_id,)
+        retrying: dict[str, StepAttempts] = {}
+        for step, status, data, error, attempts, retry_at in self._db.execute(
+            "SELECT step, status, data, error, attempts, retry_at FROM steps WHERE run_id = ?", (run_id,)
         ):
-            if status == "completed":
-                memos[step] = MemoData(json.loads(data))
+            if status == "retrying":
+                retrying[step] = StepAttempts(attempts, _dt(retry_at))
             else:
-                info = _error_from(error)
-                assert info is not None
-                memos[step] = MemoError(info)
-        return memos
+                memos[step] = _memo_from(status, data, error)
+        return memos, retrying
+
+    def load_memo(self, run_id: str, step: str) -> Memo | None:
+        row = self._db.execute(
+            "SELECT status, data, error FROM steps WHERE run_id = ? AND step = ? AND status != 'retrying'", (run_id, step)
+        ).fetchone()
+        return None if row is None else _memo_from(*row)
 
     def save_memo(self, run_id: str, step: str, user_id: str, memo: Memo, now: datetime) -> None:
-        if isinstance(memo, MemoData):
-            status, data, error = "completed", json.dumps(memo.value), None
-        else:
-            status, data, error = "failed", None, _error_json(memo.error)
+        status, data, error = "completed", None, None
+        match memo:
+            case MemoJson(text=text):
+                data = text if isinstance(text, str) else text.decode()
+            case MemoData(value=value):
+                data = json.dumps(value)
+            case MemoError(error=failure):
+                status, error = "failed", _error_json(failure)
         self._db.execute(
             "INSERT INTO steps (run_id, step, user_id, status, data, error, ended_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
             " ON CONFLICT (run_id, step) DO UPDATE SET status = excluded.status, data = excluded.data,"
             " error = excluded.error, ended_at = excluded.ended_at, retry_at = NULL",
             (run_id, step, user_id, status, data, error, now.timestamp()),
         )
-
-    def step_attempts(self, run_id: str, step: str) -> StepAttempts:
-        row = self._db.execute(
-            "SELECT attempts, retry_at FROM steps WHERE run_id = ? AND step = ? AND status = 'retrying'", (run_id, step)
-        ).fetchone()
-        return StepAttempts(0, None) if row is None else StepAttempts(row[0], _dt(row[1]))
 
     def record_step_retry(self, run_id: str, step: str, user_id: str, attempts: int, retry_at: datetime, error: ErrorInfo) -> None:
         self._db.execute(
