@@ -37,19 +37,22 @@ PYTEST_MYPY_PLUGINS = "pytest-mypy-plugins==4.1.0"
 PEER = "inngest==0.5.19"
 
 TEST_DEPS = ["pytest>=8", "pytest-asyncio>=0.24", "hypothesis>=6.100", PEER]
+# The package with every adapter's framework, and the stubs its imports need: type checkers and stub tools
+# must resolve every import, or inferred types quietly turn into Any.
+FULL_PACKAGE = [".[serve,fastapi,flask,django]", "django-stubs>=5.2,<5.3", "types-croniter"]
 
 
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
     """The runtime test suite (engine, serialization, HTTP protocol, CLI)."""
-    session.install("-e", ".[serve]", *TEST_DEPS)
+    session.install("-e", *FULL_PACKAGE, *TEST_DEPS)
     session.run("pytest", *session.posargs)
 
 
 @nox.session(python=PYTHON)
 def pyright(session: nox.Session) -> None:
     """pyright strict on the package, then the assert_type suite in typing_tests/."""
-    session.install("-e", ".[serve]", PYRIGHT)
+    session.install("-e", *FULL_PACKAGE, PYRIGHT)
     session.run("pyright", "src/steppe")
     session.run("pyright", "-p", "typing_tests/pyrightconfig.json")
 
@@ -57,7 +60,8 @@ def pyright(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def mypy(session: nox.Session) -> None:
     """mypy strict on the package and typing_tests/, then the recorded-gap YAML cases."""
-    session.install("-e", ".[serve]", MYPY, PYTEST_MYPY_PLUGINS)
+    # pytest-asyncio too: the project's pytest config names its options, and warnings are errors.
+    session.install("-e", *FULL_PACKAGE, MYPY, PYTEST_MYPY_PLUGINS, "pytest-asyncio>=0.24")
     session.run("mypy", "src/steppe")
     session.run("mypy", "--config-file", "typing_tests/mypy.ini", "typing_tests")
     session.run("pytest", "-p", "no:cacheprovider", "typing_tests/mypy_cases", "--mypy-ini-file=typing_tests/mypy.ini")
@@ -66,15 +70,17 @@ def mypy(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def stubs(session: nox.Session) -> None:
     """Fails when the generated overloads or stubs are stale."""
-    session.install("-e", ".", MYPY)
+    session.install("-e", *FULL_PACKAGE, MYPY)
     session.run("python", "tools/generate_overloads.py", "--check", "src/steppe/core/step.py")
+    session.run("python", "tools/generate_arity_cases.py", "--check")
     session.run("python", "tools/generate_stubs.py", "--check")
 
 
 @nox.session(python=PYTHON)
 def stubtest(session: nox.Session) -> None:
     """The shipped .pyi files against the runtime package."""
-    session.install(".", MYPY)
+    # The wheel (not an editable install): the stubs are inside it.
+    session.install(*FULL_PACKAGE, MYPY)
     session.run("python", "-m", "mypy.stubtest", "steppe", "--allowlist", "stubs/stubtest-allowlist.txt", "--mypy-config-file", "pyproject.toml")
 
 
@@ -89,7 +95,7 @@ def verifytypes(session: nox.Session) -> None:
 def typing_dist(session: nox.Session) -> None:
     """Build the wheel, install it in a clean environment, and re-run the typing suite against it alone."""
     session.install("build", PYRIGHT, MYPY)
-    dist = Path(session.create_tmp()) / "dist"
+    dist = Path(session.create_tmp()).resolve() / "dist"
     shutil.rmtree(dist, ignore_errors=True)
     session.run("python", "-m", "build", "--wheel", "--outdir", str(dist))
     [wheel] = dist.glob("steppe-*.whl")
@@ -99,7 +105,7 @@ def typing_dist(session: nox.Session) -> None:
         target = Path(scratch) / "typing_tests"
         shutil.copytree(ROOT / "typing_tests", target, ignore=shutil.ignore_patterns("mypy_cases", "__pycache__"))
         with session.chdir(scratch):
-            session.run("python", str(ROOT / "tools" / "assert_installed.py"))
+            session.run("python", str(ROOT / "tools" / "assert_installed.py"), "--wheel", str(wheel))
             session.run("pyright", "-p", "typing_tests/pyrightconfig.json", env={"PYTHONPATH": ""})
             session.run("mypy", "--config-file", "typing_tests/mypy.ini", "typing_tests", env={"MYPYPATH": ""})
 
@@ -107,13 +113,14 @@ def typing_dist(session: nox.Session) -> None:
 @nox.session(python=PYTHON, name="typing_matrix")
 def typing_matrix(session: nox.Session) -> None:
     """Writes docs/typing-matrix.md: each typing case under pyright, mypy, pyrefly and ty."""
-    session.install("-e", ".", PYRIGHT, MYPY, PYREFLY, TY)
+    # The wheel, not an editable install: the matrix shows what users' checkers see, shipped stubs included.
+    session.install(".", PYRIGHT, MYPY, PYREFLY, TY)
     session.run("python", "tools/typing_matrix.py", *session.posargs)
 
 
 @nox.session(python=PYTHON)
 def benchmarks(session: nox.Session) -> None:
     """Not run by default: speed and memory against the peer and the plain-Python limit."""
-    session.install("-e", ".[serve]", PEER, PYRIGHT, MYPY)
+    session.install("-e", *FULL_PACKAGE, PEER, PYRIGHT, MYPY)
     for script in sorted((ROOT / "benchmarks").glob("bench_*.py")):
         session.run("python", str(script), env={"PYTHONPATH": os.fspath(ROOT)})

@@ -22,11 +22,26 @@ from steppe.errors import (
 )
 from steppe.events import Event, EventType, TriggerCron, TriggerEvent
 from steppe.function import Function, FunctionOptions
+from steppe.options import (
+    BatchEvents,
+    Cancel,
+    Concurrency,
+    Debounce,
+    Priority,
+    RateLimit,
+    Singleton,
+    Throttle,
+    Timeouts,
+)
 
 __all__ = [
+    "BatchEvents",
+    "Cancel",
     "Client",
     "Clock",
+    "Concurrency",
     "Context",
+    "Debounce",
     "Engine",
     "ErrorInfo",
     "Event",
@@ -39,9 +54,12 @@ __all__ = [
     "NestedStepError",
     "NonRetriableError",
     "ParallelMode",
+    "Priority",
+    "RateLimit",
     "RetryAfterError",
     "RetryPolicy",
     "RunResult",
+    "Singleton",
     "StepCall",
     "Step",
     "StepError",
@@ -49,6 +67,8 @@ __all__ = [
     "SteppeError",
     "SyncGroup",
     "SystemClock",
+    "Throttle",
+    "Timeouts",
     "TriggerCron",
     "TriggerEvent",
 ]

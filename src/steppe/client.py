@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+import os
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, overload
 
 from pydantic import BaseModel
 from typing_extensions import TypeVar, Unpack
 
 from steppe.errors import FunctionDefinitionError
-from steppe.events import EventType, TriggerCron, TriggerEvent
+from steppe.events import Event, EventType, TriggerCron, TriggerEvent
 from steppe.function import FunctionDecorator, FunctionOptions, Trigger
 
 if TYPE_CHECKING:
     from steppe.function import Function
+    from steppe.serve.settings import ServeSettings, ServeSettingsOverrides
 
 __all__ = ["Client"]
 
@@ -23,14 +25,80 @@ _D = TypeVar("_D")
 
 
 class Client:
-    """An app: its id (the prefix of every function id) and the functions created with it."""
+    """An app: its id (the prefix of every function id) and the functions created with it.
 
-    def __init__(self, app_id: str, *, logger: logging.Logger | None = None) -> None:
+    The keywords after ``logger`` matter only when the app is served to an Inngest server (``steppe.serve``) or
+    sends events to one (``send``); each one not given is read from its ``INNGEST_*`` variable when it is needed
+    (see ``steppe.serve.settings``). ``is_production=False`` is dev mode (``INNGEST_DEV=1``): the Dev Server, no
+    signature checks. The embedded engine uses none of them: ``Client("app")`` needs no keys.
+    """
+
+    def __init__(
+        self,
+        app_id: str,
+        *,
+        logger: logging.Logger | None = None,
+        signing_key: str | None = None,
+        signing_key_fallback: str | None = None,
+        event_key: str | None = None,
+        is_production: bool | None = None,
+        api_base_url: str | None = None,
+        event_api_base_url: str | None = None,
+        serve_origin: str | None = None,
+        serve_path: str | None = None,
+        env: str | None = None,
+    ) -> None:
         if not isinstance(app_id, str) or not app_id.strip():  # pyright: ignore[reportUnnecessaryIsInstance]
             raise FunctionDefinitionError(f"Client: app_id must be a non-empty string, got {app_id!r}")
         self.app_id = app_id
         self.logger = logger or logging.getLogger("steppe")
         self._functions: dict[str, Function[Any, Any]] = {}
+        # Only what was given: the rest is read from the environment when the settings are built.
+        overrides: ServeSettingsOverrides = {}
+        if is_production is not None:
+            overrides["dev"] = not is_production
+        if signing_key is not None:
+            overrides["signing_key"] = signing_key
+        if signing_key_fallback is not None:
+            overrides["signing_key_fallback"] = signing_key_fallback
+        if event_key is not None:
+            overrides["event_key"] = event_key
+        if api_base_url is not None:
+            overrides["api_base_url"] = api_base_url
+        if event_api_base_url is not None:
+            overrides["event_api_base_url"] = event_api_base_url
+        if serve_origin is not None:
+            overrides["serve_origin"] = serve_origin
+        if serve_path is not None:
+            overrides["serve_path"] = serve_path
+        if env is not None:
+            overrides["env"] = env
+        self._serve_overrides = overrides
+
+    def serve_settings(self, environ: Mapping[str, str] | None = None) -> ServeSettings:
+        """How this app reaches an Inngest server: the keywords given to the client, else ``environ``
+        (default ``os.environ``). Raises ``ServeSettingsError`` naming what is missing or malformed."""
+        from steppe.serve.settings import ServeSettings
+
+        return ServeSettings.from_env(os.environ if environ is None else environ, **self._serve_overrides)
+
+    async def send(self, events: Event[Any] | Sequence[Event[Any]]) -> list[str]:
+        """Send events to the Inngest server's event API (with the event key); returns the ids it gave them.
+
+        Every item must be a ``steppe.Event``; an event that triggers one of this app's functions with a declared
+        ``EventType`` is validated against it first (pydantic's ``ValidationError``, nothing sent). Needs the
+        ``serve`` extra (httpx). To run functions on the embedded engine, use ``Engine.send`` instead.
+        """
+        try:
+            from steppe.serve.api import InngestApi, check_events
+        except ImportError as error:  # pragma: no cover - depends on the installed extras
+            raise ImportError("Client.send needs httpx: pip install 'steppe[serve]'") from error
+
+        batch = [events] if isinstance(events, Event) else list(events)
+        check_events(batch, self.functions, what="Client.send")
+        if not batch:
+            return []
+        return await InngestApi(self.serve_settings()).send_events(batch)
 
     @overload
     def create_function(

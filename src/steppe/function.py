@@ -13,6 +13,17 @@ from steppe.context import Context
 from steppe.core.step import Step, StepSync
 from steppe.errors import FunctionDefinitionError
 from steppe.events import Event, EventType, TriggerCron, TriggerEvent
+from steppe.options import (
+    BatchEvents,
+    Cancel,
+    Concurrency,
+    Debounce,
+    Priority,
+    RateLimit,
+    Singleton,
+    Throttle,
+    Timeouts,
+)
 from steppe.serde import Codec, JsonValue, OutputValueError, codec_for_callable
 
 if TYPE_CHECKING:
@@ -39,6 +50,18 @@ class FunctionOptions(TypedDict):
     retries: NotRequired[int]
     """Retries after the first attempt, for each step and for the function body (default 4: five attempts)."""
     on_failure: NotRequired[Callable[[Context[dict[str, Any]], Step], Awaitable[None]]]
+    # Flow control (steppe.options), enforced by an Inngest server; the embedded engine does not apply them.
+    concurrency: NotRequired[Concurrency | Sequence[Concurrency]]
+    throttle: NotRequired[Throttle]
+    rate_limit: NotRequired[RateLimit]
+    debounce: NotRequired[Debounce]
+    batch_events: NotRequired[BatchEvents]
+    cancel: NotRequired[Cancel | Sequence[Cancel]]
+    priority: NotRequired[Priority]
+    idempotency: NotRequired[str]
+    """An expression over ``event``: at most one run per value in 24 hours."""
+    timeouts: NotRequired[Timeouts]
+    singleton: NotRequired[Singleton]
 
 
 class Function(Generic[_D, _T]):

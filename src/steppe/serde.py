@@ -79,7 +79,7 @@ __all__ = [
     "codec_for_type",
 ]
 
-T = TypeVar("T")
+_T = TypeVar("_T")
 
 
 class UnsupportedTypeError(TypeError):
@@ -108,7 +108,7 @@ UNTYPED: Final = _Untyped()
 # --------------------------------------------------------------------------------------------------
 
 
-class Codec(abc.ABC, Generic[T]):
+class Codec(abc.ABC, Generic[_T]):
     """Turns one step's output into JSON data and back, as the declared type ``T``.
 
     ``dump``/``load`` work on JSON data (what ``json.dumps``/``json.loads`` handle); ``dump_json`` and
@@ -126,21 +126,21 @@ class Codec(abc.ABC, Generic[T]):
         self.declared = declared
         self.what = what
 
-    def dump(self, value: T) -> JsonValue:
+    def dump(self, value: _T) -> JsonValue:
         """Check ``value`` against the declared type and return it as JSON data."""
         data: JsonValue = pydantic_core.from_json(self.dump_json(value))
         return data
 
     @abc.abstractmethod
-    def dump_json(self, value: T) -> bytes:
+    def dump_json(self, value: _T) -> bytes:
         """Check ``value`` against the declared type and return it as UTF-8 JSON text."""
 
     @abc.abstractmethod
-    def load(self, data: JsonValue) -> T:
+    def load(self, data: JsonValue) -> _T:
         """Rebuild the declared type from stored JSON data."""
 
     @abc.abstractmethod
-    def load_json(self, raw: str | bytes) -> T:
+    def load_json(self, raw: str | bytes) -> _T:
         """Rebuild the declared type from stored JSON text."""
 
     def __repr__(self) -> str:
@@ -159,14 +159,14 @@ class Codec(abc.ABC, Generic[T]):
         )
 
 
-class _TypedCodec(Codec[T]):
+class _TypedCodec(Codec[_T]):
     __slots__ = ("_adapter",)
 
-    def __init__(self, declared: object, adapter: TypeAdapter[T], what: str) -> None:
+    def __init__(self, declared: object, adapter: TypeAdapter[_T], what: str) -> None:
         super().__init__(declared, what)
         self._adapter = adapter
 
-    def dump_json(self, value: T) -> bytes:
+    def dump_json(self, value: _T) -> bytes:
         try:
             # strict: refuse values that only lax coercion would accept (see the module docstring).
             checked = self._adapter.validate_python(value, strict=True)
@@ -179,17 +179,17 @@ class _TypedCodec(Codec[T]):
         _refuse_non_finite(raw, lambda reason: self._wrong_value(value, reason))
         return raw
 
-    def load(self, data: JsonValue) -> T:
+    def load(self, data: JsonValue) -> _T:
         try:
             raw = pydantic_core.to_json(data)
         except PydanticSerializationError as err:
             raise self._wrong_data(data, f"it is not JSON data ({_one_line(str(err))})") from None
         return self._validate(raw, data)
 
-    def load_json(self, raw: str | bytes) -> T:
+    def load_json(self, raw: str | bytes) -> _T:
         return self._validate(raw, None)
 
-    def _validate(self, raw: str | bytes, data: object) -> T:
+    def _validate(self, raw: str | bytes, data: object) -> _T:
         try:
             return self._adapter.validate_json(raw)
         except ValidationError as err:
@@ -229,7 +229,7 @@ class _UntypedCodec(Codec[Any]):
 
 
 @overload
-def codec_for_type(tp: type[T], *, what: str) -> Codec[T]: ...
+def codec_for_type(tp: type[_T], *, what: str) -> Codec[_T]: ...
 @overload
 def codec_for_type(tp: object, *, what: str) -> Codec[Any]: ...
 def codec_for_type(tp: object, *, what: str) -> Codec[Any]:

@@ -6,7 +6,7 @@ import asyncio
 import contextvars
 import inspect
 import threading
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -95,14 +95,15 @@ class StepRuntime:
         step_id = self._ids.allocate(user_id)
         mode = branch.mode if branch is not None else None
 
-        async def resolve() -> _T:
+        def stored() -> tuple[_T] | None:
             memo = self.driver.memo(step_id)
-            if memo is None:
-                value: _T = await self.driver.new_step(request(step_id, mode))  # type: ignore[assignment]  # pyright: ignore[reportAssignmentType]
-                return value
-            return resolve_memo(step_id, memo, codec(step_id))
+            return None if memo is None else (resolve_memo(step_id, memo, codec(step_id)),)
 
-        return StepCall(resolve, self.describe(step_id.deduplicated))
+        async def resolve() -> _T:
+            value: _T = await self.driver.new_step(request(step_id, mode))  # type: ignore[assignment]  # pyright: ignore[reportAssignmentType]
+            return value
+
+        return StepCall(stored, resolve, self.describe(step_id.deduplicated))
 
     def bind_handler(self, step_id: StepId, handler: Callable[..., Any], args: tuple[Any, ...]) -> Callable[[], Awaitable[object]]:
         """The step's handler bound to its args, guarded against nested steps.
@@ -126,6 +127,10 @@ class StepRuntime:
 
         return execute
 
-    def run_blocking(self, coroutine: Coroutine[Any, Any, _T]) -> _T:
-        """Run ``coroutine`` on the engine's loop from a sync function's worker thread and wait for it."""
-        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result()
+    def run_blocking(self, call: StepCall[_T]) -> _T:
+        """Resolve ``call`` from a sync function's worker thread: from storage right here when the step has a
+        stored result, else on the engine's loop (where drivers run), waiting for it."""
+        found = call.stored_outcome()
+        if found is not None:
+            return found[0]
+        return asyncio.run_coroutine_threadsafe(call.outcome(), self.loop).result()

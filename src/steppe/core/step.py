@@ -43,9 +43,21 @@ _D = TypeVar("_D")
 _Ts = TypeVarTuple("_Ts")
 
 # BEGIN GENERATED: parallel type variables (tools/generate_overloads.py)
+# fmt: off
 _T1 = TypeVar("_T1")
 _T2 = TypeVar("_T2")
-# END GENERATED: parallel type variables
+_T3 = TypeVar("_T3")
+_T4 = TypeVar("_T4")
+_T5 = TypeVar("_T5")
+_T6 = TypeVar("_T6")
+_T7 = TypeVar("_T7")
+_T8 = TypeVar("_T8")
+_T9 = TypeVar("_T9")
+_T10 = TypeVar("_T10")
+_T11 = TypeVar("_T11")
+_T12 = TypeVar("_T12")
+# fmt: on
+# END GENERATED: parallel type variables (tools/generate_overloads.py)
 
 
 def _check_callables(callables: object, method: str) -> tuple[Callable[[], Any], ...]:
@@ -220,15 +232,209 @@ class Step(_StepMethods):
         return Group(self, ())
 
     # BEGIN GENERATED: parallel overloads for Step (tools/generate_overloads.py)
+    # fmt: off
     @overload
-    def parallel(self, callables: tuple[()], /, *, mode: ParallelMode = "wait") -> StepCall[tuple[()]]: ...
+    def parallel(
+        self,
+        callables: tuple[()],
+        /,
+        *,
+        mode: ParallelMode = "wait",
+    ) -> StepCall[tuple[()]]: ...
     @overload
-    def parallel(self, callables: tuple[Callable[[], Awaitable[_T1]]], /, *, mode: ParallelMode = "wait") -> StepCall[tuple[_T1]]: ...
+    def parallel(
+        self,
+        callables: tuple[Callable[[], Awaitable[_T1]]],
+        /,
+        *,
+        mode: ParallelMode = "wait",
+    ) -> StepCall[tuple[_T1]]: ...
     @overload
-    def parallel(self, callables: tuple[Callable[[], Awaitable[_T1]], Callable[[], Awaitable[_T2]]], /, *, mode: ParallelMode = "wait") -> StepCall[tuple[_T1, _T2]]: ...
+    def parallel(
+        self,
+        callables: tuple[
+            Callable[[], Awaitable[_T1]],
+            Callable[[], Awaitable[_T2]],
+        ],
+        /,
+        *,
+        mode: ParallelMode = "wait",
+    ) -> StepCall[tuple[_T1, _T2]]: ...
     @overload
-    def parallel(self, callables: tuple[Callable[[], Awaitable[_T]], ...], /, *, mode: ParallelMode = "wait") -> StepCall[tuple[_T, ...]]: ...
-    # END GENERATED: parallel overloads for Step
+    def parallel(
+        self,
+        callables: tuple[
+            Callable[[], Awaitable[_T1]],
+            Callable[[], Awaitable[_T2]],
+            Callable[[], Awaitable[_T3]],
+        ],
+        /,
+        *,
+        mode: ParallelMode = "wait",
+    ) -> StepCall[tuple[_T1, _T2, _T3]]: ...
+    @overload
+    def parallel(
+        self,
+        callables: tuple[
+            Callable[[], Awaitable[_T1]],
+            Callable[[], Awaitable[_T2]],
+            Callable[[], Awaitable[_T3]],
+            Callable[[], Awaitable[_T4]],
+        ],
+        /,
+        *,
+        mode: ParallelMode = "wait",
+    ) -> StepCall[tuple[_T1, _T2, _T3, _T4]]: ...
+    @overload
+    def parallel(
+        self,
+        callables: tuple[
+            Callable[[], Awaitable[_T1]],
+            Callable[[], Awaitable[_T2]],
+            Callable[[], Awaitable[_T3]],
+            Callable[[], Awaitable[_T4]],
+            Callable[[], Awaitable[_T5]],
+        ],
+        /,
+        *,
+        mode: ParallelMode = "wait",
+    ) -> StepCall[tuple[_T1, _T2, _T3, _T4, _T5]]: ...
+    @overload
+    def parallel(
+        self,
+        callables: tuple[
+            Callable[[], Awaitable[_T1]],
+            Callable[[], Awaitable[_T2]],
+            Callable[[], Awaitable[_T3]],
+            Callable[[], Awaitable[_T4]],
+            Callable[[], Awaitable[_T5]],
+            Callable[[], Awaitable[_T6]],
+        ],
+        /,
+        *,
+        mode: ParallelMode = "wait",
+    ) -> StepCall[tuple[_T1, _T2, _T3, _T4, _T5, _T6]]: ...
+    @overload
+    def parallel(
+        self,
+        callables: tuple[
+            Callable[[], Awaitable[_T1]],
+            Callable[[], Awaitable[_T2]],
+            Callable[[], Awaitable[_T3]],
+            Callable[[], Awaitable[_T4]],
+            Callable[[], Awaitable[_T5]],
+            Callable[[], Awaitable[_T6]],
+            Callable[[], Awaitable[_T7]],
+        ],
+        /,
+        *,
+        mode: ParallelMode = "wait",
+    ) -> StepCall[tuple[_T1, _T2, _T3, _T4, _T5, _T6, _T7]]: ...
+    @overload
+    def parallel(
+        self,
+        callables: tuple[
+            Callable[[], Awaitable[_T1]],
+            Callable[[], Awaitable[_T2]],
+            Callable[[], Awaitable[_T3]],
+            Callable[[], Awaitable[_T4]],
+            Callable[[], Awaitable[_T5]],
+            Callable[[], Awaitable[_T6]],
+            Callable[[], Awaitable[_T7]],
+            Callable[[], Awaitable[_T8]],
+        ],
+        /,
+        *,
+        mode: ParallelMode = "wait",
+    ) -> StepCall[tuple[_T1, _T2, _T3, _T4, _T5, _T6, _T7, _T8]]: ...
+    @overload
+    def parallel(
+        self,
+        callables: tuple[
+            Callable[[], Awaitable[_T1]],
+            Callable[[], Awaitable[_T2]],
+            Callable[[], Awaitable[_T3]],
+            Callable[[], Awaitable[_T4]],
+            Callable[[], Awaitable[_T5]],
+            Callable[[], Awaitable[_T6]],
+            Callable[[], Awaitable[_T7]],
+            Callable[[], Awaitable[_T8]],
+            Callable[[], Awaitable[_T9]],
+        ],
+        /,
+        *,
+        mode: ParallelMode = "wait",
+    ) -> StepCall[tuple[_T1, _T2, _T3, _T4, _T5, _T6, _T7, _T8, _T9]]: ...
+    @overload
+    def parallel(
+        self,
+        callables: tuple[
+            Callable[[], Awaitable[_T1]],
+            Callable[[], Awaitable[_T2]],
+            Callable[[], Awaitable[_T3]],
+            Callable[[], Awaitable[_T4]],
+            Callable[[], Awaitable[_T5]],
+            Callable[[], Awaitable[_T6]],
+            Callable[[], Awaitable[_T7]],
+            Callable[[], Awaitable[_T8]],
+            Callable[[], Awaitable[_T9]],
+            Callable[[], Awaitable[_T10]],
+        ],
+        /,
+        *,
+        mode: ParallelMode = "wait",
+    ) -> StepCall[tuple[_T1, _T2, _T3, _T4, _T5, _T6, _T7, _T8, _T9, _T10]]: ...
+    @overload
+    def parallel(
+        self,
+        callables: tuple[
+            Callable[[], Awaitable[_T1]],
+            Callable[[], Awaitable[_T2]],
+            Callable[[], Awaitable[_T3]],
+            Callable[[], Awaitable[_T4]],
+            Callable[[], Awaitable[_T5]],
+            Callable[[], Awaitable[_T6]],
+            Callable[[], Awaitable[_T7]],
+            Callable[[], Awaitable[_T8]],
+            Callable[[], Awaitable[_T9]],
+            Callable[[], Awaitable[_T10]],
+            Callable[[], Awaitable[_T11]],
+        ],
+        /,
+        *,
+        mode: ParallelMode = "wait",
+    ) -> StepCall[tuple[_T1, _T2, _T3, _T4, _T5, _T6, _T7, _T8, _T9, _T10, _T11]]: ...
+    @overload
+    def parallel(
+        self,
+        callables: tuple[
+            Callable[[], Awaitable[_T1]],
+            Callable[[], Awaitable[_T2]],
+            Callable[[], Awaitable[_T3]],
+            Callable[[], Awaitable[_T4]],
+            Callable[[], Awaitable[_T5]],
+            Callable[[], Awaitable[_T6]],
+            Callable[[], Awaitable[_T7]],
+            Callable[[], Awaitable[_T8]],
+            Callable[[], Awaitable[_T9]],
+            Callable[[], Awaitable[_T10]],
+            Callable[[], Awaitable[_T11]],
+            Callable[[], Awaitable[_T12]],
+        ],
+        /,
+        *,
+        mode: ParallelMode = "wait",
+    ) -> StepCall[tuple[_T1, _T2, _T3, _T4, _T5, _T6, _T7, _T8, _T9, _T10, _T11, _T12]]: ...
+    @overload
+    def parallel(
+        self,
+        callables: tuple[Callable[[], Awaitable[_T]], ...],
+        /,
+        *,
+        mode: ParallelMode = "wait",
+    ) -> StepCall[tuple[_T, ...]]: ...
+    # fmt: on
+    # END GENERATED: parallel overloads for Step (tools/generate_overloads.py)
     def parallel(self, callables: tuple[Callable[[], Awaitable[Any]], ...], /, *, mode: ParallelMode = "wait") -> StepCall[tuple[Any, ...]]:
         """Run the callables' steps concurrently; their results as a tuple, in callable order."""
         checked = _check_callables(callables, "step.parallel")
@@ -254,7 +460,11 @@ class Step(_StepMethods):
                 raise failure
             return tuple(outcomes)
 
-        return StepCall(gather, f"parallel group of {len(checked)}")
+        return StepCall(_not_stored, gather, f"parallel group of {len(checked)}")
+
+
+def _not_stored() -> None:
+    return None  # a group is not a step: its steps answer from storage themselves
 
 
 async def _await(awaitable: Awaitable[_T]) -> _T:
@@ -266,7 +476,7 @@ class StepSync(_StepMethods):
 
     def run(self, step_id: str, handler: Callable[[Unpack[_Ts]], _T], *args: Unpack[_Ts], output_type: type[_T] | None = None) -> _T:
         """Run ``handler(*args)`` as a step; its result is stored and never computed again."""
-        result: _T = self._runtime.run_blocking(self._run_call(step_id, handler, args, output_type).outcome())
+        result: _T = self._runtime.run_blocking(self._run_call(step_id, handler, args, output_type))
         return result
 
     def defer(self, step_id: str, handler: Callable[[Unpack[_Ts]], _T], *args: Unpack[_Ts]) -> Callable[[], _T]:
@@ -274,39 +484,233 @@ class StepSync(_StepMethods):
         return functools.partial(self.run, step_id, handler, *args)
 
     def sleep(self, step_id: str, duration: timedelta) -> None:
-        return self._runtime.run_blocking(self._sleep_call(step_id, None, _check_duration(step_id, duration)).outcome())
+        return self._runtime.run_blocking(self._sleep_call(step_id, None, _check_duration(step_id, duration)))
 
     def sleep_until(self, step_id: str, until: datetime) -> None:
-        return self._runtime.run_blocking(self._sleep_call(step_id, _check_aware(step_id, until), None).outcome())
+        return self._runtime.run_blocking(self._sleep_call(step_id, _check_aware(step_id, until), None))
 
     @overload
     def wait_for_event(self, step_id: str, *, event: EventType[_M], if_exp: str | None = None, timeout: timedelta) -> Event[_M] | None: ...
     @overload
     def wait_for_event(self, step_id: str, *, event: str, if_exp: str | None = None, timeout: timedelta) -> Event[dict[str, Any]] | None: ...
     def wait_for_event(self, step_id: str, *, event: str | EventType[Any], if_exp: str | None = None, timeout: timedelta) -> Any:
-        return self._runtime.run_blocking(self._wait_call(step_id, event, if_exp, timeout).outcome())
+        return self._runtime.run_blocking(self._wait_call(step_id, event, if_exp, timeout))
 
     def invoke(self, step_id: str, *, function: Function[_D, _T], data: _D, timeout: timedelta | None = None) -> _T:
-        result: _T = self._runtime.run_blocking(self._invoke_call(step_id, function, data, timeout).outcome())
+        result: _T = self._runtime.run_blocking(self._invoke_call(step_id, function, data, timeout))
         return result
 
     def send_event(self, step_id: str, events: Event[Any] | Sequence[Event[Any]]) -> list[str]:
-        return self._runtime.run_blocking(self._send_call(step_id, events).outcome())
+        return self._runtime.run_blocking(self._send_call(step_id, events))
 
     def group(self) -> SyncGroup[()]:
         """An empty typed parallel group: ``step.group().add(f).add(g).parallel()``."""
         return SyncGroup(self, ())
 
     # BEGIN GENERATED: parallel overloads for StepSync (tools/generate_overloads.py)
+    # fmt: off
     @overload
-    def parallel(self, callables: tuple[()], /, *, mode: ParallelMode = "wait") -> tuple[()]: ...
+    def parallel(
+        self,
+        callables: tuple[()],
+        /,
+        *,
+        mode: ParallelMode = "wait",
+    ) -> tuple[()]: ...
     @overload
-    def parallel(self, callables: tuple[Callable[[], _T1]], /, *, mode: ParallelMode = "wait") -> tuple[_T1]: ...
+    def parallel(
+        self,
+        callables: tuple[Callable[[], _T1]],
+        /,
+        *,
+        mode: ParallelMode = "wait",
+    ) -> tuple[_T1]: ...
     @overload
-    def parallel(self, callables: tuple[Callable[[], _T1], Callable[[], _T2]], /, *, mode: ParallelMode = "wait") -> tuple[_T1, _T2]: ...
+    def parallel(
+        self,
+        callables: tuple[
+            Callable[[], _T1],
+            Callable[[], _T2],
+        ],
+        /,
+        *,
+        mode: ParallelMode = "wait",
+    ) -> tuple[_T1, _T2]: ...
     @overload
-    def parallel(self, callables: tuple[Callable[[], _T], ...], /, *, mode: ParallelMode = "wait") -> tuple[_T, ...]: ...
-    # END GENERATED: parallel overloads for StepSync
+    def parallel(
+        self,
+        callables: tuple[
+            Callable[[], _T1],
+            Callable[[], _T2],
+            Callable[[], _T3],
+        ],
+        /,
+        *,
+        mode: ParallelMode = "wait",
+    ) -> tuple[_T1, _T2, _T3]: ...
+    @overload
+    def parallel(
+        self,
+        callables: tuple[
+            Callable[[], _T1],
+            Callable[[], _T2],
+            Callable[[], _T3],
+            Callable[[], _T4],
+        ],
+        /,
+        *,
+        mode: ParallelMode = "wait",
+    ) -> tuple[_T1, _T2, _T3, _T4]: ...
+    @overload
+    def parallel(
+        self,
+        callables: tuple[
+            Callable[[], _T1],
+            Callable[[], _T2],
+            Callable[[], _T3],
+            Callable[[], _T4],
+            Callable[[], _T5],
+        ],
+        /,
+        *,
+        mode: ParallelMode = "wait",
+    ) -> tuple[_T1, _T2, _T3, _T4, _T5]: ...
+    @overload
+    def parallel(
+        self,
+        callables: tuple[
+            Callable[[], _T1],
+            Callable[[], _T2],
+            Callable[[], _T3],
+            Callable[[], _T4],
+            Callable[[], _T5],
+            Callable[[], _T6],
+        ],
+        /,
+        *,
+        mode: ParallelMode = "wait",
+    ) -> tuple[_T1, _T2, _T3, _T4, _T5, _T6]: ...
+    @overload
+    def parallel(
+        self,
+        callables: tuple[
+            Callable[[], _T1],
+            Callable[[], _T2],
+            Callable[[], _T3],
+            Callable[[], _T4],
+            Callable[[], _T5],
+            Callable[[], _T6],
+            Callable[[], _T7],
+        ],
+        /,
+        *,
+        mode: ParallelMode = "wait",
+    ) -> tuple[_T1, _T2, _T3, _T4, _T5, _T6, _T7]: ...
+    @overload
+    def parallel(
+        self,
+        callables: tuple[
+            Callable[[], _T1],
+            Callable[[], _T2],
+            Callable[[], _T3],
+            Callable[[], _T4],
+            Callable[[], _T5],
+            Callable[[], _T6],
+            Callable[[], _T7],
+            Callable[[], _T8],
+        ],
+        /,
+        *,
+        mode: ParallelMode = "wait",
+    ) -> tuple[_T1, _T2, _T3, _T4, _T5, _T6, _T7, _T8]: ...
+    @overload
+    def parallel(
+        self,
+        callables: tuple[
+            Callable[[], _T1],
+            Callable[[], _T2],
+            Callable[[], _T3],
+            Callable[[], _T4],
+            Callable[[], _T5],
+            Callable[[], _T6],
+            Callable[[], _T7],
+            Callable[[], _T8],
+            Callable[[], _T9],
+        ],
+        /,
+        *,
+        mode: ParallelMode = "wait",
+    ) -> tuple[_T1, _T2, _T3, _T4, _T5, _T6, _T7, _T8, _T9]: ...
+    @overload
+    def parallel(
+        self,
+        callables: tuple[
+            Callable[[], _T1],
+            Callable[[], _T2],
+            Callable[[], _T3],
+            Callable[[], _T4],
+            Callable[[], _T5],
+            Callable[[], _T6],
+            Callable[[], _T7],
+            Callable[[], _T8],
+            Callable[[], _T9],
+            Callable[[], _T10],
+        ],
+        /,
+        *,
+        mode: ParallelMode = "wait",
+    ) -> tuple[_T1, _T2, _T3, _T4, _T5, _T6, _T7, _T8, _T9, _T10]: ...
+    @overload
+    def parallel(
+        self,
+        callables: tuple[
+            Callable[[], _T1],
+            Callable[[], _T2],
+            Callable[[], _T3],
+            Callable[[], _T4],
+            Callable[[], _T5],
+            Callable[[], _T6],
+            Callable[[], _T7],
+            Callable[[], _T8],
+            Callable[[], _T9],
+            Callable[[], _T10],
+            Callable[[], _T11],
+        ],
+        /,
+        *,
+        mode: ParallelMode = "wait",
+    ) -> tuple[_T1, _T2, _T3, _T4, _T5, _T6, _T7, _T8, _T9, _T10, _T11]: ...
+    @overload
+    def parallel(
+        self,
+        callables: tuple[
+            Callable[[], _T1],
+            Callable[[], _T2],
+            Callable[[], _T3],
+            Callable[[], _T4],
+            Callable[[], _T5],
+            Callable[[], _T6],
+            Callable[[], _T7],
+            Callable[[], _T8],
+            Callable[[], _T9],
+            Callable[[], _T10],
+            Callable[[], _T11],
+            Callable[[], _T12],
+        ],
+        /,
+        *,
+        mode: ParallelMode = "wait",
+    ) -> tuple[_T1, _T2, _T3, _T4, _T5, _T6, _T7, _T8, _T9, _T10, _T11, _T12]: ...
+    @overload
+    def parallel(
+        self,
+        callables: tuple[Callable[[], _T], ...],
+        /,
+        *,
+        mode: ParallelMode = "wait",
+    ) -> tuple[_T, ...]: ...
+    # fmt: on
+    # END GENERATED: parallel overloads for StepSync (tools/generate_overloads.py)
     def parallel(self, callables: tuple[Callable[[], Any], ...], /, *, mode: ParallelMode = "wait") -> tuple[Any, ...]:
         """Run the callables concurrently in threads; their results as a tuple, in callable order."""
         checked = _check_callables(callables, "step.parallel")

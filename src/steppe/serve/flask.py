@@ -1,0 +1,49 @@
+"""Serve steppe functions from a Flask app (WSGI): ``steppe.serve.flask.serve(app, client)``.
+
+Each request runs the async handler with ``asyncio.run`` in the WSGI worker thread that received it: a
+fresh loop per request keeps concurrent requests independent (no loop shared across threads to guard or shut
+down), and costs far less than a call's JSON and signature work.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import flask
+
+from steppe.function import Function
+from steppe.serve.endpoint import DEFAULT_SERVE_PATH, ServeHandler
+from steppe.serve.messages import HttpRequest
+
+if TYPE_CHECKING:
+    from steppe.client import Client
+
+__all__ = ["serve"]
+
+
+def serve(
+    app: flask.Flask,
+    client: Client,
+    functions: Sequence[Function[Any, Any]] | None = None,
+    *,
+    path: str = DEFAULT_SERVE_PATH,
+) -> ServeHandler:
+    """Add the serve endpoint to ``app`` at ``path`` (GET, POST and PUT) and return its handler."""
+    handler = ServeHandler(client, functions, framework="flask")
+
+    def serve_request() -> flask.Response:
+        request = flask.request
+        served = handler.handle_blocking(
+            HttpRequest.create(
+                method=request.method,
+                url=request.base_url,
+                headers=dict(request.headers.items()),
+                query=request.args.to_dict(),
+                body=request.get_data(),
+            )
+        )
+        return flask.Response(served.body, status=served.status, headers=served.headers)
+
+    app.add_url_rule(path, endpoint="steppe_serve", view_func=serve_request, methods=["GET", "POST", "PUT"])
+    return handler
