@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, overload
+from typing import TYPE_CHECKING, Any, cast, overload
 
 from pydantic import BaseModel
 from typing_extensions import TypeVar, Unpack
@@ -54,26 +54,18 @@ class Client:
         self.logger = logger or logging.getLogger("steppe")
         self._functions: dict[str, Function[Any, Any]] = {}
         # Only what was given: the rest is read from the environment when the settings are built.
-        overrides: ServeSettingsOverrides = {}
-        if is_production is not None:
-            overrides["dev"] = not is_production
-        if signing_key is not None:
-            overrides["signing_key"] = signing_key
-        if signing_key_fallback is not None:
-            overrides["signing_key_fallback"] = signing_key_fallback
-        if event_key is not None:
-            overrides["event_key"] = event_key
-        if api_base_url is not None:
-            overrides["api_base_url"] = api_base_url
-        if event_api_base_url is not None:
-            overrides["event_api_base_url"] = event_api_base_url
-        if serve_origin is not None:
-            overrides["serve_origin"] = serve_origin
-        if serve_path is not None:
-            overrides["serve_path"] = serve_path
-        if env is not None:
-            overrides["env"] = env
-        self._serve_overrides = overrides
+        given: dict[str, object] = {
+            "dev": None if is_production is None else not is_production,
+            "signing_key": signing_key,
+            "signing_key_fallback": signing_key_fallback,
+            "event_key": event_key,
+            "api_base_url": api_base_url,
+            "event_api_base_url": event_api_base_url,
+            "serve_origin": serve_origin,
+            "serve_path": serve_path,
+            "env": env,
+        }
+        self._serve_overrides = cast("ServeSettingsOverrides", {key: value for key, value in given.items() if value is not None})
 
     def serve_settings(self, environ: Mapping[str, str] | None = None) -> ServeSettings:
         """How this app reaches an Inngest server: the keywords given to the client, else ``environ``
