@@ -415,3 +415,20 @@ async def test_cron_trigger_starts_runs_on_schedule(make_engine: Any) -> None:
             break
         await asyncio.sleep(0.01)
     assert len(fired) == 3
+
+
+async def test_many_concurrent_sync_functions_do_not_starve_their_steps(make_engine: Any) -> None:
+    """More sync runs than the loop's thread pool has workers: each body waits on steps that need a worker."""
+    client = steppe.Client("many-sync")
+
+    def work(i: int) -> int:
+        return i
+
+    @client.create_function(fn_id="f", trigger=steppe.TriggerEvent(event="go"))
+    def f(ctx: steppe.Context, step: steppe.StepSync) -> int:
+        return step.run("a", work, 1) + step.run("b", work, 2)
+
+    engine = await make_engine(client)
+    run_ids = await engine.send([steppe.Event(name="go") for _ in range(40)])
+    results = [await engine.wait(run_id, timeout=30) for run_id in run_ids]
+    assert [r.output for r in results] == [3] * 40

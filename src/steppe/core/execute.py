@@ -11,6 +11,7 @@ from steppe.context import Context
 from steppe.core.driver import Driver, ErrorInfo, Interrupt
 from steppe.core.runtime import StepRuntime
 from steppe.core.step import Step, StepSync
+from steppe.core.threads import run_in_own_thread
 from steppe.errors import NonRetriableError, RetryAfterError, StepError
 from steppe.function import Function
 from steppe.serde import JsonValue, OutputValueError, UnsupportedTypeError
@@ -45,7 +46,7 @@ async def execute(function: Function[Any, Any], context: Context[Any], driver: D
         if function.is_async:
             value = await function.handler(context, Step(runtime))
         else:
-            value = await asyncio.to_thread(function.handler, context, StepSync(runtime))
+            value = await run_in_own_thread(function.handler, context, StepSync(runtime))
     except Interrupt:
         return Suspended()
     except (NonRetriableError, StepError, OutputValueError, UnsupportedTypeError) as error:
