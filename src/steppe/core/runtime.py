@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 from steppe.core.calls import StepCall
 from steppe.core.driver import Driver, Memo, MemoData, MemoError, MemoJson, ParallelMode, StepRequest
 from steppe.core.ids import StepId, StepIdAllocator
+from steppe.core.threads import run_in_step_pool
 from steppe.errors import NestedStepError, StepError
 from steppe.serde import Codec
 
@@ -118,7 +119,7 @@ class StepRuntime:
             try:
                 if inspect.iscoroutinefunction(handler):
                     return await handler(*args)
-                result = await asyncio.to_thread(handler, *args)
+                result = await run_in_step_pool(handler, *args)
                 if inspect.isawaitable(result):
                     return await result
                 return result

@@ -1,21 +1,43 @@
-"""Blocking function bodies on threads of their own.
+"""Where blocking code runs: sync function bodies on threads of their own, sync step handlers in a shared pool.
 
-A sync function body spends its life waiting on its steps, and a sync step handler runs in the loop's
-thread pool. If bodies shared that pool, enough concurrent sync runs would fill it with bodies waiting on
-steps that can never get a thread: a deadlock. So each body gets a dedicated thread.
+A sync function body spends its life waiting on its steps. If bodies shared the handlers' pool, enough
+concurrent sync runs would fill it with bodies waiting on steps that can never get a thread: a deadlock.
+So each body gets a dedicated thread. Step handlers never wait on other steps, so a bounded pool suits
+them; it is one pool for the process rather than each event loop's default executor, because a WSGI
+request runs its own short-lived loop and would otherwise start (and join) fresh threads every time.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
+import os
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-__all__ = ["run_in_own_thread"]
+__all__ = ["run_in_own_thread", "run_in_step_pool"]
 
 _T = TypeVar("_T")
+
+_step_pool: ThreadPoolExecutor | None = None
+_step_pool_lock = threading.Lock()
+
+
+def _pool() -> ThreadPoolExecutor:
+    global _step_pool
+    with _step_pool_lock:
+        if _step_pool is None:
+            _step_pool = ThreadPoolExecutor(max_workers=min(32, (os.cpu_count() or 1) + 4), thread_name_prefix="steppe-step")
+        return _step_pool
+
+
+async def run_in_step_pool(function: Callable[..., _T], *args: Any) -> _T:
+    """``function(*args)`` in the shared step-handler pool, with the caller's context variables."""
+    context = contextvars.copy_context()
+    return await asyncio.get_running_loop().run_in_executor(_pool(), functools.partial(context.run, function, *args))
 
 
 async def run_in_own_thread(function: Callable[..., _T], *args: Any, name: str = "steppe-function") -> _T:
