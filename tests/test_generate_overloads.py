@@ -197,6 +197,26 @@ def test_bad_markers_fail_naming_the_file(tmp_path: Path, text: str, complaint: 
     assert target.read_text() == text
 
 
+def test_arity_zero_leaves_the_empty_tuple_and_the_fallback(tmp_path: Path) -> None:
+    target = write_template(tmp_path / "steps.py")
+
+    assert generate("--max-arity", "0", target).returncode == 0
+
+    namespace = runpy.run_path(str(target), run_name=f"generated_{tmp_path.name}")
+    assert len(typing.get_overloads(namespace["Step"].parallel)) == 2
+    assert "_T1" not in namespace
+
+
+def test_negative_arity_is_refused(tmp_path: Path) -> None:
+    target = write_template(tmp_path / "steps.py")
+
+    result = generate("--max-arity", "-1", target)
+
+    assert result.returncode == 2
+    assert "--max-arity must be 0 or more, got -1" in result.stderr
+    assert target.read_text() == TEMPLATE
+
+
 # Lines that can never be mistaken for a marker.
 _plain_lines = st.lists(st.text(alphabet="abcxyz =_()#:.\t ", max_size=30), max_size=5)
 

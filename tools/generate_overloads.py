@@ -11,7 +11,8 @@ indentation of the block. The generated text names, but does not define: `overlo
 `Callable`, `Awaitable`, `StepCall`, `ParallelMode` and the fallback type variable `_T`. The
 target module imports or defines those itself.
 
-Usage: python tools/generate_overloads.py [--check] FILE...
+Usage: python tools/generate_overloads.py [--check] [--max-arity N] FILE...
+(--max-arity overrides MAX_ARITY below; it exists for benchmarks/typecheck.)
 """
 
 from __future__ import annotations
@@ -182,10 +183,11 @@ def _unified_diff(path: Path, old: str, new: str) -> str:
     )
 
 
-def _positive_int(value: str) -> int:
+def _arity(value: str) -> int:
     arity = int(value)
-    if arity < 1:
-        raise argparse.ArgumentTypeError(f"--max-arity must be at least 1, got {arity}")
+    # 0 leaves only the empty-tuple overload and the fallback: a reference point for benchmarks.
+    if arity < 0:
+        raise argparse.ArgumentTypeError(f"--max-arity must be 0 or more, got {arity}")
     return arity
 
 
@@ -201,7 +203,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument(
         "--max-arity",
-        type=_positive_int,
+        type=_arity,
         default=MAX_ARITY,
         help=f"highest arity with its own overload (default {MAX_ARITY}; "
         "other values are for benchmarks/typecheck)",
