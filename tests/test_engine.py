@@ -432,3 +432,31 @@ async def test_many_concurrent_sync_functions_do_not_starve_their_steps(make_eng
     run_ids = await engine.send([steppe.Event(name="go") for _ in range(40)])
     results = [await engine.wait(run_id, timeout=30) for run_id in run_ids]
     assert [r.output for r in results] == [3] * 40
+
+
+async def test_runs_of_functions_this_engine_lacks_are_left_as_stored(tmp_path: Path) -> None:
+    """An engine opened with other functions must not touch (or fail) runs it cannot execute."""
+    database = tmp_path / "shared-history.db"
+    clock = steppe.ManualClock()
+    first = steppe.Client("app")
+
+    @first.create_function(fn_id="sleeper", trigger=steppe.TriggerEvent(event="go"))
+    async def sleeper(ctx: steppe.Context, step: steppe.Step) -> str:
+        await step.sleep("nap", timedelta(hours=1))
+        return "woke"
+
+    async with steppe.Engine(first, database=database, clock=clock) as engine:
+        [run_id] = await engine.send(steppe.Event(name="go"))
+
+    other = steppe.Client("app")
+
+    @other.create_function(fn_id="unrelated", trigger=steppe.TriggerEvent(event="other"))
+    async def unrelated(ctx: steppe.Context, step: steppe.Step) -> None:
+        return None
+
+    async with steppe.Engine(other, database=database, clock=steppe.ManualClock(auto_advance=True)) as engine:
+        await asyncio.sleep(0.05)
+        assert engine.result(run_id).status == "running"
+
+    async with steppe.Engine(first, database=database, clock=steppe.ManualClock(auto_advance=True)) as engine:
+        assert (await engine.wait(run_id, timeout=5)).output == "woke"

@@ -112,8 +112,11 @@ class Engine:
 
     async def __aenter__(self) -> Self:
         self._store = Store.open(self.database)
-        for run_id in self._store.unfinished_run_ids():
-            self._schedule(run_id)
+        for run_id, function_id in self._store.unfinished_runs():
+            if function_id in self._functions:
+                self._schedule(run_id)
+            else:  # another app's (or a removed function's) run: left as stored, for an engine that has it
+                logger.warning("steppe: run %s of function %r is left waiting: this engine does not have that function", run_id, function_id)
         for function in self._functions.values():
             for trigger in function.triggers:
                 if isinstance(trigger, TriggerCron):
@@ -298,10 +301,7 @@ class Engine:
         run = self.store.load_run(run_id)
         if run is None or run.status != "running":
             return
-        function = self._functions.get(run.function_id)
-        if function is None:
-            self._finish(run, Failed(ErrorInfo("FunctionNotFound", f"this engine has no function {run.function_id!r}"), retriable=False))
-            return
+        function = self._functions[run.function_id]  # only runs of this engine's functions are scheduled
         try:
             events = tuple(function.decode_event(raw) for raw in self.store.load_events(run.event_ids))
         except ValidationError as error:

@@ -272,8 +272,9 @@ class Store:
             parent_step=row[9],
         )
 
-    def unfinished_run_ids(self) -> list[str]:
-        return [row[0] for row in self._db.execute("SELECT id FROM runs WHERE status = 'running' ORDER BY created_at")]
+    def unfinished_runs(self) -> list[tuple[str, str]]:
+        """(run id, function id) of every run not finished yet, oldest first."""
+        return list(self._db.execute("SELECT id, function_id FROM runs WHERE status = 'running' ORDER BY created_at"))
 
     def schedule_run_retry(self, run_id: str, attempt: int, retry_at: datetime) -> None:
         self._db.execute("UPDATE runs SET attempt = ?, retry_at = ? WHERE id = ?", (attempt, retry_at.timestamp(), run_id))
