@@ -78,7 +78,7 @@ class StepRuntime:
     def call(
         self,
         user_id: str,
-        codec: Callable[[StepId], Codec[_T]],
+        codec: Codec[_T],
         request: Callable[[StepId, ParallelMode | None], StepRequest],
     ) -> StepCall[_T]:
         """Allocate the step's id now (program order) and return the awaitable that resolves it."""
@@ -98,7 +98,7 @@ class StepRuntime:
 
         def stored() -> tuple[_T] | None:
             memo = self.driver.memo(step_id)
-            return None if memo is None else (resolve_memo(step_id, memo, codec(step_id)),)
+            return None if memo is None else (resolve_memo(step_id, memo, codec),)
 
         async def resolve() -> _T:
             value: _T = await self.driver.new_step(request(step_id, mode))  # type: ignore[assignment]  # pyright: ignore[reportAssignmentType]

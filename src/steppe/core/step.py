@@ -110,7 +110,7 @@ class _StepMethods:
         codec = codec_for_callable(handler, output_type=output_type, what=what)
         return runtime.call(
             step_id,
-            lambda _: codec,
+            codec,
             lambda sid, mode: RunRequest(
                 id=sid,
                 display_name=step_id,
@@ -124,7 +124,7 @@ class _StepMethods:
         codec = codec_for_type(type(None), what=self._runtime.describe(step_id))
         return self._runtime.call(
             step_id,
-            lambda _: codec,
+            codec,
             lambda sid, mode: SleepRequest(id=sid, display_name=step_id, parallel=mode, until=until, duration=duration),
         )
 
@@ -137,7 +137,7 @@ class _StepMethods:
         codec = codec_for_type(event_model | None, what=self._runtime.describe(step_id))
         return self._runtime.call(
             step_id,
-            lambda _: codec,
+            codec,
             lambda sid, mode: WaitForEventRequest(
                 id=sid, display_name=step_id, parallel=mode, event=name, if_exp=if_exp, timeout=timeout, codec=codec
             ),
@@ -147,7 +147,7 @@ class _StepMethods:
         payload = function.encode_event_data(data, what=self._runtime.describe(step_id))
         return self._runtime.call(
             step_id,
-            lambda _: function.output_codec,
+            function.output_codec,
             lambda sid, mode: InvokeRequest(
                 id=sid, display_name=step_id, parallel=mode, function=function, data=payload, timeout=timeout
             ),
@@ -161,7 +161,7 @@ class _StepMethods:
         codec = codec_for_type(list[str], what=self._runtime.describe(step_id))
         return self._runtime.call(
             step_id,
-            lambda _: codec,
+            codec,
             lambda sid, mode: SendEventRequest(id=sid, display_name=step_id, parallel=mode, events=batch),
         )
 

@@ -46,7 +46,7 @@ class StepRuntime:
     def call(
         self,
         user_id: str,
-        codec: Callable[[StepId], Codec[_T]],
+        codec: Codec[_T],
         request: Callable[[StepId, ParallelMode | None], StepRequest],
     ) -> StepCall[_T]:
         """Allocate the step's id now (program order) and return the awaitable that resolves it."""
