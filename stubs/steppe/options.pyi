@@ -8,7 +8,12 @@ sent to the server as time strings (``"1m"``, ``"1h30m"``). Keys and conditions 
 expressions the server evaluates, with ``event`` bound to the triggering event (and ``async`` to the incoming event
 for ``Cancel.if_exp``).
 
-The Inngest server enforces these options; the embedded engine does not (see docs/serving.md).
+The Inngest server enforces all of these options. The embedded engine (``steppe.Engine``) enforces
+``concurrency`` (step handlers executing at once, per key; ``"env"``/``"account"`` scopes are shared by the
+engine's functions), ``cancel``, ``idempotency``, ``rate_limit``, ``singleton`` with mode ``"skip"`` and
+``timeouts.finish``; for each other option a function sets (``throttle``, ``debounce``, ``batch_events``,
+``priority``, ``timeouts.start``, ``singleton`` mode ``"cancel"``) it logs one warning at start and runs without
+it (see docs/serving.md).
 """
 
 from datetime import timedelta

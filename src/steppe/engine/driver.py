@@ -9,7 +9,8 @@ from __future__ import annotations
 import asyncio
 import time
 from datetime import datetime, timedelta
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from contextlib import AbstractAsyncContextManager, nullcontext
 from typing import TYPE_CHECKING, Any
 
 from steppe.core.driver import (
@@ -50,6 +51,7 @@ class EmbeddedDriver:
         *,
         replay_every_step: bool = False,
         step_stubs: Mapping[str, object] | None = None,
+        step_slot: Callable[[], AbstractAsyncContextManager[None]] | None = None,
     ) -> None:
         self._engine = engine
         self._run = run
@@ -58,6 +60,8 @@ class EmbeddedDriver:
         self._retrying = retrying
         self._replay_every_step = replay_every_step
         self._stubs = step_stubs or {}
+        # Entered around each execution of a step handler: the function's concurrency limits.
+        self._step_slot: Callable[[], AbstractAsyncContextManager[None]] = step_slot or nullcontext
         self._stored_before = frozenset(memos)
         self._visited: set[str] = set()
 
@@ -128,19 +132,20 @@ class EmbeddedDriver:
         if state.retry_at is not None:
             await engine.clock.sleep_until(state.retry_at)
         while True:
-            started = time.monotonic()
-            self._report_start(request, attempt, started)
-            try:
-                value = await self._execute(request)
-                output = request.codec.dump_json(value)
-            except Exception as error:  # noqa: BLE001 - a step's own failure is retried (or not) below
-                failure = ErrorInfo.from_exception(error)
-                final = isinstance(error, NonRetriableError | OutputValueError)
-                retry_after = error.retry_after if isinstance(error, RetryAfterError) else None
-            else:
-                self._store_memo(step, MemoJson(output))
-                self._report_end(request, attempt, started, None, None)
-                return value
+            async with self._step_slot():  # reported as started once it holds its concurrency slot
+                started = time.monotonic()
+                self._report_start(request, attempt, started)
+                try:
+                    value = await self._execute(request)
+                    output = request.codec.dump_json(value)
+                except Exception as error:  # noqa: BLE001 - a step's own failure is retried (or not) below
+                    failure = ErrorInfo.from_exception(error)
+                    final = isinstance(error, NonRetriableError | OutputValueError)
+                    retry_after = error.retry_after if isinstance(error, RetryAfterError) else None
+                else:
+                    self._store_memo(step, MemoJson(output))
+                    self._report_end(request, attempt, started, None, None)
+                    return value
             attempt += 1
             now = engine.clock.now()
             if final or attempt >= self._max_attempts:

@@ -23,6 +23,7 @@ from steppe.core.ids import StepId
 from steppe.engine.clock import Clock, SystemClock
 from steppe.engine.driver import EmbeddedDriver
 from steppe.engine.expressions import Expression, compile_expression
+from steppe.engine.flow_control import FlowControl, RunCancelled
 from steppe.engine.progress import ProgressListener, RunFinished, StepFinished, StepStarted
 from steppe.engine.retry import RetryPolicy
 from steppe.engine.store import RunRecord, RunStatus, Store, WaitRecord
@@ -59,6 +60,8 @@ class Accepted:
     event_ids: list[str] = field(default_factory=list[str])
     run_ids: list[str] = field(default_factory=list[str])
     events: list[Event[Any]] = field(default_factory=list[Event[Any]])
+    # Runs these events cancelled (already marked so in the transaction); stopped once it commits.
+    cancelled: list[RunCancelled] = field(default_factory=list[RunCancelled])
 
 
 class Engine:
@@ -72,6 +75,10 @@ class Engine:
     Entering it opens the database (refusing a file that is not a steppe database or that another engine
     holds) and resumes every run that was not finished. Leaving it stops the runs in progress; they resume on
     the next start, with every completed step kept.
+
+    Flow control: ``concurrency``, ``cancel``, ``idempotency``, ``rate_limit``, ``singleton`` (mode "skip") and
+    ``timeouts.finish`` are enforced (see ``steppe.engine.flow_control``); entering logs a warning for each
+    other option a function sets.
     """
 
     def __init__(
@@ -107,10 +114,14 @@ class Engine:
         self._resolutions: dict[tuple[str, str], asyncio.Future[Memo]] = {}
         self._expressions: dict[str, Expression] = {}
         self._cron_tasks: list[asyncio.Task[None]] = []
+        self._deadlines: dict[str, asyncio.Task[None]] = {}
+        self._flow: FlowControl | None = None
 
     # -- lifecycle -------------------------------------------------------------------------------
 
     async def __aenter__(self) -> Self:
+        self._flow = FlowControl(self._functions.values())  # raises on an invalid key or condition expression
+        self._flow.warn_unenforced(logger)
         self._store = Store.open(self.database)
         for run_id, function_id in self._store.unfinished_runs():
             if function_id in self._functions:
@@ -124,12 +135,13 @@ class Engine:
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
-        tasks = [*self._tasks.values(), *self._cron_tasks]
+        tasks = [*self._tasks.values(), *self._cron_tasks, *self._deadlines.values()]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         self._tasks.clear()
         self._cron_tasks.clear()
+        self._deadlines.clear()
         if self._store is not None:
             self._store.close()
             self._store = None
@@ -139,6 +151,12 @@ class Engine:
         if self._store is None:
             raise SteppeError("the engine is not running: use it as `async with Engine(...) as engine:`")
         return self._store
+
+    @property
+    def flow(self) -> FlowControl:
+        if self._flow is None:
+            raise SteppeError("the engine is not running: use it as `async with Engine(...) as engine:`")
+        return self._flow
 
     # -- public API ------------------------------------------------------------------------------
 
@@ -191,17 +209,28 @@ class Engine:
                 raise TypeError(f"events[{index}] is a {type(event).__name__}, not a steppe.Event")
             stamped = event.model_copy(update={"id": event.id or new_event_id(), "ts": event.ts or int(now.timestamp() * 1000)})
             triggered = self._triggered(stamped)
-            self.store.insert_event(stamped.id, stamped.name, stamped.model_dump(mode="json"), now)
+            payload = stamped.model_dump(mode="json")
+            self.store.insert_event(stamped.id, stamped.name, payload, now)
             accepted.event_ids.append(stamped.id)
             accepted.events.append(stamped)
+            # Before this event's own runs exist, so an event never cancels a run it starts.
+            for cancel in self.flow.cancellations(payload, self.store, now):
+                if self.store.cancel_run(cancel.run_id, now, cancel.error):
+                    accepted.cancelled.append(cancel)
             for function in triggered:
+                admission = self.flow.admit(function.id, payload, self.store, now)
+                if admission is None:
+                    logger.info("steppe: event %s starts no run of %r (flow control: skipped)", stamped.id, function.id)
+                    continue
                 run_id = _new_run_id()
-                self.store.create_run(run_id, function.id, [stamped.id], now)
+                self.store.create_run(run_id, function.id, [stamped.id], now, singleton_key=admission.singleton_key)
                 accepted.run_ids.append(run_id)
         return accepted
 
     def after_accept(self, accepted: Accepted) -> None:
-        """Once accepted events are committed: start their runs and wake the runs waiting for them."""
+        """Once accepted events are committed: stop the runs they cancelled, start their runs, wake waiting runs."""
+        for cancel in accepted.cancelled:
+            self._stop_cancelled(cancel)
         for run_id in accepted.run_ids:
             self._schedule(run_id)
         for event in accepted.events:
@@ -296,14 +325,51 @@ class Engine:
             logger.exception("steppe: run %s stopped on an internal error", run_id)
         finally:
             self._tasks.pop(run_id, None)
+            deadline = self._deadlines.pop(run_id, None)
+            if deadline is not None:
+                deadline.cancel()
+
+    # -- cancelling ------------------------------------------------------------------------------
+    # A cancelled run is marked "cancelled" in the database first and only then is its task stopped; engine
+    # shutdown stops tasks without touching the database, so those runs stay "running" and resume on restart.
+
+    def _cancel_run(self, cancel: RunCancelled) -> None:
+        with self.store.transaction():
+            changed = self.store.cancel_run(cancel.run_id, self.clock.now(), cancel.error)
+        if changed:
+            self._stop_cancelled(cancel)
+
+    def _stop_cancelled(self, cancel: RunCancelled) -> None:
+        """After the cancellation is committed: stop the run's task, fail its waiting parent, wake waiters."""
+        task = self._tasks.get(cancel.run_id)
+        if task is not None:
+            task.cancel()
+        run = self.store.load_run(cancel.run_id)
+        if run is not None and run.parent_run_id is not None and run.parent_step is not None:
+            self._resolve(run.parent_run_id, run.parent_step, MemoError(cancel.error))
+        if run is not None:
+            self.report(RunFinished(run.id, run.function_id, "cancelled", cancel.error))
+        done = self._finished.pop(cancel.run_id, None)
+        if done is not None and not done.done():
+            done.set_result(None)
+
+    async def _expire(self, run: RunRecord, deadline: datetime) -> None:
+        await self.clock.sleep_until(deadline)
+        message = f"run of function {run.function_id!r} did not finish within its timeouts.finish"
+        self._cancel_run(RunCancelled(run.id, ErrorInfo("FunctionTimeoutError", message)))
 
     async def _drive_attempts(self, run_id: str) -> None:
         run = self.store.load_run(run_id)
         if run is None or run.status != "running":
             return
         function = self._functions[run.function_id]  # only runs of this engine's functions are scheduled
+        deadline = self.flow.finish_deadline(function.id, run.created_at)
+        if deadline is not None:
+            self._deadlines[run.id] = asyncio.create_task(self._expire(run, deadline), name=f"steppe-deadline-{run.id}")
+        raw_events = self.store.load_events(run.event_ids)
+        gates, claims = self.flow.gates, self.flow.claims(function.id, raw_events[0])
         try:
-            events = tuple(function.decode_event(raw) for raw in self.store.load_events(run.event_ids))
+            events = tuple(function.decode_event(raw) for raw in raw_events)
         except ValidationError as error:
             self._finish(run, Failed(ErrorInfo.from_exception(error), retriable=False))
             return
@@ -319,6 +385,7 @@ class Engine:
                 retrying,
                 replay_every_step=self.replay == "every_step",
                 step_stubs=self._step_stubs,
+                step_slot=(lambda: gates.hold(claims)) if claims else None,
             )
             context: Context[Any] = Context(
                 event=events[0],
@@ -354,6 +421,9 @@ class Engine:
             return
 
     def _finish(self, run: RunRecord, outcome: Completed | Failed) -> None:
+        current = self.store.load_run(run.id)
+        if current is None or current.status != "running":  # cancelled meanwhile: that outcome stands
+            return
         now = self.clock.now()
         accepted = Accepted()
         with self.store.transaction():

@@ -46,10 +46,12 @@ CREATE TABLE runs (
     error TEXT,
     parent_run_id TEXT,
     parent_step TEXT,
+    singleton_key TEXT,
     created_at REAL NOT NULL,
     ended_at REAL
 );
 CREATE INDEX runs_unfinished ON runs (status) WHERE status = 'running';
+CREATE INDEX runs_singleton ON runs (function_id, singleton_key) WHERE status = 'running' AND singleton_key IS NOT NULL;
 CREATE TABLE steps (
     run_id TEXT NOT NULL,
     step TEXT NOT NULL,
@@ -75,6 +77,18 @@ CREATE TABLE waits (
 );
 CREATE INDEX waits_by_event ON waits (event_name) WHERE event_name IS NOT NULL;
 CREATE INDEX waits_by_child ON waits (child_run_id) WHERE child_run_id IS NOT NULL;
+CREATE TABLE idempotency_keys (
+    function_id TEXT NOT NULL,
+    key TEXT NOT NULL,
+    expires_at REAL NOT NULL,
+    PRIMARY KEY (function_id, key)
+);
+CREATE TABLE rate_limit_starts (
+    function_id TEXT NOT NULL,
+    key TEXT NOT NULL,
+    started_at REAL NOT NULL
+);
+CREATE INDEX rate_limit_window ON rate_limit_starts (function_id, key, started_at);
 """
 
 
@@ -94,6 +108,7 @@ class RunRecord:
     error: ErrorInfo | None
     parent_run_id: str | None
     parent_step: str | None
+    created_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,17 +259,18 @@ class Store:
         *,
         parent_run_id: str | None = None,
         parent_step: str | None = None,
+        singleton_key: str | None = None,
     ) -> None:
         self._db.execute(
-            "INSERT INTO runs (id, function_id, event_ids, status, created_at, parent_run_id, parent_step)"
-            " VALUES (?, ?, ?, 'running', ?, ?, ?)",
-            (run_id, function_id, json.dumps(list(event_ids)), now.timestamp(), parent_run_id, parent_step),
+            "INSERT INTO runs (id, function_id, event_ids, status, created_at, parent_run_id, parent_step, singleton_key)"
+            " VALUES (?, ?, ?, 'running', ?, ?, ?, ?)",
+            (run_id, function_id, json.dumps(list(event_ids)), now.timestamp(), parent_run_id, parent_step, singleton_key),
         )
 
     def load_run(self, run_id: str) -> RunRecord | None:
         row = self._db.execute(
-            "SELECT id, function_id, event_ids, status, attempt, retry_at, output, error, parent_run_id, parent_step"
-            " FROM runs WHERE id = ?",
+            "SELECT id, function_id, event_ids, status, attempt, retry_at, output, error, parent_run_id, parent_step,"
+            " created_at FROM runs WHERE id = ?",
             (run_id,),
         ).fetchone()
         if row is None:
@@ -270,6 +286,7 @@ class Store:
             error=_error_from(row[7]),
             parent_run_id=row[8],
             parent_step=row[9],
+            created_at=_dt(row[10]),
         )
 
     def unfinished_runs(self) -> list[tuple[str, str]]:
@@ -283,6 +300,67 @@ class Store:
         self._db.execute(
             "UPDATE runs SET status = ?, output = ?, error = ?, ended_at = ?, retry_at = NULL WHERE id = ?",
             (status, json.dumps(output), None if error is None else _error_json(error), now.timestamp(), run_id),
+        )
+
+    def cancel_run(self, run_id: str, now: datetime, error: ErrorInfo) -> bool:
+        """Mark a running run cancelled and drop what it waits on; False if it had already finished."""
+        row = self._db.execute(
+            "UPDATE runs SET status = 'cancelled', error = ?, ended_at = ?, retry_at = NULL WHERE id = ? AND status = 'running'"
+            " RETURNING id",
+            (_error_json(error), now.timestamp(), run_id),
+        ).fetchone()
+        if row is not None:
+            self._db.execute("DELETE FROM waits WHERE run_id = ?", (run_id,))
+        return row is not None
+
+    def running_runs(self, function_ids: Iterable[str]) -> list[tuple[str, str, str, datetime]]:
+        """(run id, function id, first event id, created at) of the running runs of these functions."""
+        wanted = list(function_ids)
+        if not wanted:
+            return []
+        marks = ", ".join("?" for _ in wanted)
+        rows = self._db.execute(
+            f"SELECT id, function_id, event_ids, created_at FROM runs WHERE status = 'running' AND function_id IN ({marks})"
+            " ORDER BY created_at",
+            wanted,
+        )
+        return [(run_id, function_id, json.loads(event_ids)[0], datetime.fromtimestamp(created_at, UTC)) for run_id, function_id, event_ids, created_at in rows]
+
+    # -- flow control ----------------------------------------------------------------------------
+
+    def singleton_running(self, function_id: str, key: str) -> bool:
+        """Whether a run of ``function_id`` holding singleton ``key`` is still running."""
+        row = self._db.execute(
+            "SELECT 1 FROM runs WHERE function_id = ? AND singleton_key = ? AND status = 'running' LIMIT 1", (function_id, key)
+        ).fetchone()
+        return row is not None
+
+    def idempotency_key_held(self, function_id: str, key: str, now: datetime) -> bool:
+        row = self._db.execute(
+            "SELECT 1 FROM idempotency_keys WHERE function_id = ? AND key = ? AND expires_at > ?", (function_id, key, now.timestamp())
+        ).fetchone()
+        return row is not None
+
+    def hold_idempotency_key(self, function_id: str, key: str, expires_at: datetime) -> None:
+        self._db.execute(
+            "INSERT INTO idempotency_keys (function_id, key, expires_at) VALUES (?, ?, ?)"
+            " ON CONFLICT (function_id, key) DO UPDATE SET expires_at = excluded.expires_at",
+            (function_id, key, expires_at.timestamp()),
+        )
+
+    def rate_limited_starts(self, function_id: str, key: str, since: datetime) -> int:
+        """How many runs were started for ``key`` after ``since``; older records are dropped on the way."""
+        self._db.execute(
+            "DELETE FROM rate_limit_starts WHERE function_id = ? AND key = ? AND started_at <= ?", (function_id, key, since.timestamp())
+        )
+        row = self._db.execute(
+            "SELECT count(*) FROM rate_limit_starts WHERE function_id = ? AND key = ?", (function_id, key)
+        ).fetchone()
+        return int(row[0])
+
+    def record_rate_limited_start(self, function_id: str, key: str, now: datetime) -> None:
+        self._db.execute(
+            "INSERT INTO rate_limit_starts (function_id, key, started_at) VALUES (?, ?, ?)", (function_id, key, now.timestamp())
         )
 
     # -- steps -----------------------------------------------------------------------------------

@@ -6,7 +6,8 @@ So a run of n sequential steps costs O(n): the function is replayed from its sto
 engine resumes it after a restart, never once per step.
 """
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from contextlib import AbstractAsyncContextManager
 from steppe.core.driver import Memo, StepRequest
 from steppe.core.ids import StepId
 from steppe.engine.store import RunRecord, StepAttempts
@@ -25,6 +26,7 @@ class EmbeddedDriver:
         *,
         replay_every_step: bool = False,
         step_stubs: Mapping[str, object] | None = None,
+        step_slot: Callable[[], AbstractAsyncContextManager[None]] | None = None,
     ) -> None: ...
     def memo(self, step_id: StepId) -> Memo | None: ...
     def steps_not_retraced(self) -> frozenset[str]:

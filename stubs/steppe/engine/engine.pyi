@@ -15,6 +15,7 @@ from steppe.client import Client
 from steppe.core.driver import ErrorInfo, Memo
 from steppe.core.ids import StepId
 from steppe.engine.clock import Clock
+from steppe.engine.flow_control import FlowControl, RunCancelled
 from steppe.engine.progress import ProgressListener, RunFinished, StepFinished, StepStarted
 from steppe.engine.retry import RetryPolicy
 from steppe.engine.store import RunStatus, Store, WaitRecord
@@ -43,6 +44,7 @@ class Accepted:
     event_ids: list[str] = ...
     run_ids: list[str] = ...
     events: list[Event[Any]] = ...
+    cancelled: list[RunCancelled] = ...
 
 class Engine:
     """The embedded engine: ``async with Engine(client, database="app.db") as engine: await engine.send(...)``.
@@ -55,6 +57,10 @@ class Engine:
     Entering it opens the database (refusing a file that is not a steppe database or that another engine
     holds) and resumes every run that was not finished. Leaving it stops the runs in progress; they resume on
     the next start, with every completed step kept.
+
+    Flow control: ``concurrency``, ``cancel``, ``idempotency``, ``rate_limit``, ``singleton`` (mode "skip") and
+    ``timeouts.finish`` are enforced (see ``steppe.engine.flow_control``); entering logs a warning for each
+    other option a function sets.
     """
     client: Client
     database: str | Path
@@ -82,6 +88,8 @@ class Engine:
     ) -> None: ...
     @property
     def store(self) -> Store: ...
+    @property
+    def flow(self) -> FlowControl: ...
     async def send(self, events: Event[Any] | Sequence[Event[Any]]) -> list[str]:
         """Store events and start the runs they trigger; returns the ids of those runs.
 
@@ -99,7 +107,7 @@ class Engine:
         """Store events and create the runs they trigger; call inside ``store.transaction()``."""
         ...
     def after_accept(self, accepted: Accepted) -> None:
-        """Once accepted events are committed: start their runs and wake the runs waiting for them."""
+        """Once accepted events are committed: stop the runs they cancelled, start their runs, wake waiting runs."""
         ...
     @property
     def reporting(self) -> bool:

@@ -36,7 +36,7 @@ class StepFinished:
 class RunFinished:
     run_id: str
     function_id: str
-    status: Literal['completed', 'failed']
+    status: Literal['completed', 'failed', 'cancelled']
     error: ErrorInfo | None
 
 ProgressListener: TypeAlias = Callable[[StepStarted | StepFinished | RunFinished], None]
