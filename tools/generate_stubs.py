@@ -262,7 +262,9 @@ def _docstring_lines(body: Sequence[ast.stmt], indent: str) -> list[str]:
 
 def _function_lines(node: ast.FunctionDef | ast.AsyncFunctionDef, indent: str) -> list[str]:
     lines = [f"{indent}@{ast.unparse(d)}" for d in node.decorator_list]
-    prefix = "async def" if isinstance(node, ast.AsyncFunctionDef) else "def"
+    # An async generator is declared with a plain `def` in a stub: with no `yield` in the body, `async def`
+    # would read as a coroutine returning the generator.
+    prefix = "async def" if isinstance(node, ast.AsyncFunctionDef) and not _is_generator(node) else "def"
     parameters = _parameters(node.args)
     returns = f" -> {ast.unparse(node.returns)}" if node.returns is not None else ""
     signature = f"{indent}{prefix} {node.name}({', '.join(parameters)}){returns}:"
@@ -274,6 +276,18 @@ def _function_lines(node: ast.FunctionDef | ast.AsyncFunctionDef, indent: str) -
     if docstring:
         return [*lines, signature, *docstring, f"{indent}    ..."]
     return [*lines, f"{signature} ..."]
+
+
+def _is_generator(node: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+    """Whether the function body itself yields (nested functions and classes do not count)."""
+    pending: list[ast.AST] = list(node.body)
+    while pending:
+        current = pending.pop()
+        if isinstance(current, ast.Yield | ast.YieldFrom):
+            return True
+        if not isinstance(current, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda | ast.ClassDef):
+            pending.extend(ast.iter_child_nodes(current))
+    return False
 
 
 def _is_overload(node: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
