@@ -17,6 +17,8 @@ class Context(Generic[_D]):
 
     ``event`` is the triggering event (the first of ``events`` for a batch); its ``data`` is the
     trigger's declared model, or ``dict[str, Any]``. ``attempt`` counts from 0 across whole-function retries.
+    ``logger`` tags records with the run and stays quiet while the run replays steps it already took, so a
+    line is logged once per run, not once per replay.
     """
     event: Event[_D]
     events: tuple[Event[_D], ...]

@@ -140,6 +140,10 @@ class Driver(Protocol):
         """The stored result of ``step_id`` in this run, if it has one."""
         ...
 
+    def replaying(self) -> bool:
+        """Whether the run still has stored steps it has not reached again in this pass (it is replaying)."""
+        ...
+
     async def new_step(self, request: StepRequest) -> object:
         """Handle a step the run has not completed before.
 

@@ -71,6 +71,9 @@ class EmbeddedDriver:
             self._visited.add(step_id.hashed)
         return memo
 
+    def replaying(self) -> bool:
+        return not self._visited >= self._stored_before
+
     def steps_not_retraced(self) -> frozenset[str]:
         """Hashed ids of stored steps this pass never reached: a replay that took another path."""
         return self._stored_before - self._visited

@@ -20,6 +20,7 @@ from steppe.context import Context
 from steppe.core.driver import ErrorInfo, Memo, MemoData, MemoError
 from steppe.core.execute import Completed, Failed, Suspended, execute
 from steppe.core.ids import StepId
+from steppe.core.logger import ReplayAwareLogger
 from steppe.engine.clock import Clock, SystemClock
 from steppe.engine.driver import EmbeddedDriver
 from steppe.engine.expressions import Expression, compile_expression
@@ -393,7 +394,7 @@ class Engine:
                 run_id=run.id,
                 attempt=run.attempt,
                 fn_id=function.id,
-                logger=logging.LoggerAdapter(self.client.logger, {"run_id": run.id, "fn_id": function.id}),
+                logger=ReplayAwareLogger(self.client.logger, run_id=run.id, fn_id=function.id, replaying=driver.replaying),
             )
             outcome = await execute(function, context, driver)
             if isinstance(outcome, Failed) and outcome.retriable and run.attempt + 1 < function.max_attempts:

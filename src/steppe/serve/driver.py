@@ -38,6 +38,9 @@ class HttpDriver:
             self.visited[step_id.hashed] = step_id.user_id
         return memo
 
+    def replaying(self) -> bool:
+        return len(self.visited) < len(self._memos)
+
     async def new_step(self, request: StepRequest) -> object:
         if self.target is None:
             self._found.append(request)

@@ -12,7 +12,6 @@ the new steps. This module applies the protocol's rules to what came out:
 
 from __future__ import annotations
 
-import logging
 import math
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime, timedelta
@@ -22,6 +21,7 @@ from pydantic import JsonValue, ValidationError
 
 from steppe.context import Context
 from steppe.core import driver as core
+from steppe.core.logger import ReplayAwareLogger
 from steppe.core.driver import ErrorInfo, RunRequest, SendEventRequest, StepRequest
 from steppe.core.execute import Completed, Failed, execute
 from steppe.errors import NonRetriableError, RetryAfterError, StepError
@@ -68,15 +68,15 @@ async def handle_call(
         # The event does not fit the function's declared type: no attempt can ever succeed.
         return _function_error(Failed(ErrorInfo.from_exception(error), retriable=False))
     run_memos = _core_memos(memos if memos is not None else call.memos())
+    driver = HttpDriver(run_memos, target=target)
     context: Context[Any] = Context(
         event=decoded[0],
         events=decoded,
         run_id=call.ctx.run_id,
         attempt=call.ctx.attempt,
         fn_id=function.id,
-        logger=logging.LoggerAdapter(function.client.logger, {"run_id": call.ctx.run_id, "fn_id": function.id}),
+        logger=ReplayAwareLogger(function.client.logger, run_id=call.ctx.run_id, fn_id=function.id, replaying=driver.replaying),
     )
-    driver = HttpDriver(run_memos, target=target)
     outcome = await execute(function, context, driver)
     if isinstance(outcome, Completed):
         _warn_if_steps_skipped(function, call, driver)
