@@ -53,7 +53,7 @@ def tests(session: nox.Session) -> None:
 def pyright(session: nox.Session) -> None:
     """pyright strict on the package, then the assert_type suite in typing_tests/."""
     session.install("-e", *FULL_PACKAGE, PYRIGHT)
-    session.run("pyright", "src/steppe")
+    session.run("pyright", "src/steppe", "examples")  # the examples are user code: they must type-check too
     session.run("pyright", "-p", "typing_tests/pyrightconfig.json")
 
 
@@ -62,7 +62,7 @@ def mypy(session: nox.Session) -> None:
     """mypy strict on the package and typing_tests/, then the recorded-gap YAML cases."""
     # pytest-asyncio too: the project's pytest config names its options, and warnings are errors.
     session.install("-e", *FULL_PACKAGE, MYPY, PYTEST_MYPY_PLUGINS, "pytest-asyncio>=0.24")
-    session.run("mypy", "src/steppe")
+    session.run("mypy", "src/steppe", "examples")
     session.run("mypy", "--config-file", "typing_tests/mypy.ini", "typing_tests")
     session.run("pytest", "-p", "no:cacheprovider", "typing_tests/mypy_cases", "--mypy-ini-file=typing_tests/mypy.ini")
 
