@@ -8,10 +8,11 @@ for ``Cancel.if_exp``).
 
 The Inngest server enforces all of these options. The embedded engine (``steppe.Engine``) enforces
 ``concurrency`` (step handlers executing at once, per key; ``"env"``/``"account"`` scopes are shared by the
-engine's functions), ``cancel``, ``idempotency``, ``rate_limit``, ``singleton`` with mode ``"skip"`` and
-``timeouts.finish``; for each other option a function sets (``throttle``, ``debounce``, ``batch_events``,
-``priority``, ``timeouts.start``, ``singleton`` mode ``"cancel"``) it logs one warning at start and runs without
-it (see docs/serving.md).
+engine's functions), ``cancel``, ``idempotency``, ``rate_limit``, ``singleton`` with mode ``"skip"``,
+``timeouts.finish``, ``batch_events``, ``debounce`` and ``throttle`` (held starts are kept in its database);
+for each other option a function sets (``priority``, ``timeouts.start``, ``singleton`` mode ``"cancel"``) it logs
+one warning at start and runs without it (see docs/serving.md). It refuses a function that sets both
+``batch_events`` and ``debounce``.
 """
 
 from __future__ import annotations

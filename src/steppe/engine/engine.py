@@ -26,6 +26,7 @@ from steppe.engine.driver import EmbeddedDriver
 from steppe.engine.expressions import Expression, compile_expression
 from steppe.engine.flow_control import FlowControl, RunCancelled
 from steppe.engine.progress import ProgressListener, RunFinished, StepFinished, StepStarted
+from steppe.engine.queues import HOLD_KINDS, HeldGroup, Release, RunQueues
 from steppe.engine.retry import RetryPolicy
 from steppe.engine.store import RunRecord, RunStatus, Store, WaitRecord
 from steppe.errors import SteppeError
@@ -63,6 +64,8 @@ class Accepted:
     events: list[Event[Any]] = field(default_factory=list[Event[Any]])
     # Runs these events cancelled (already marked so in the transaction); stopped once it commits.
     cancelled: list[RunCancelled] = field(default_factory=list[RunCancelled])
+    # Groups of held starts (batch, debounce, throttle) to wake when due, once it commits.
+    held: list[HeldGroup] = field(default_factory=list[HeldGroup])
 
 
 class Engine:
@@ -77,9 +80,9 @@ class Engine:
     holds) and resumes every run that was not finished. Leaving it stops the runs in progress; they resume on
     the next start, with every completed step kept.
 
-    Flow control: ``concurrency``, ``cancel``, ``idempotency``, ``rate_limit``, ``singleton`` (mode "skip") and
-    ``timeouts.finish`` are enforced (see ``steppe.engine.flow_control``); entering logs a warning for each
-    other option a function sets.
+    Flow control: ``concurrency``, ``cancel``, ``idempotency``, ``rate_limit``, ``singleton`` (mode "skip"),
+    ``timeouts.finish`` (see ``steppe.engine.flow_control``), ``batch_events``, ``debounce`` and ``throttle``
+    (see ``steppe.engine.queues``) are enforced; entering logs a warning for each other option a function sets.
     """
 
     def __init__(
@@ -117,13 +120,20 @@ class Engine:
         self._cron_tasks: list[asyncio.Task[None]] = []
         self._deadlines: dict[str, asyncio.Task[None]] = {}
         self._flow: FlowControl | None = None
+        self._queues: RunQueues | None = None
+        self._releases: dict[HeldGroup, asyncio.Task[None]] = {}
 
     # -- lifecycle -------------------------------------------------------------------------------
 
     async def __aenter__(self) -> Self:
         self._flow = FlowControl(self._functions.values())  # raises on an invalid key or condition expression
+        self._queues = RunQueues(self._functions.values())
         self._flow.warn_unenforced(logger)
         self._store = Store.open(self.database)
+        for function_id, stored_kind, key in self._store.pending_groups():
+            kind = HOLD_KINDS.get(stored_kind)
+            if function_id in self._functions and kind is not None:  # another app's held starts stay stored
+                self._watch(HeldGroup(function_id, kind, key))
         for run_id, function_id in self._store.unfinished_runs():
             if function_id in self._functions:
                 self._schedule(run_id)
@@ -136,13 +146,14 @@ class Engine:
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
-        tasks = [*self._tasks.values(), *self._cron_tasks, *self._deadlines.values()]
+        tasks = [*self._tasks.values(), *self._cron_tasks, *self._deadlines.values(), *self._releases.values()]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         self._tasks.clear()
         self._cron_tasks.clear()
         self._deadlines.clear()
+        self._releases.clear()
         if self._store is not None:
             self._store.close()
             self._store = None
@@ -219,14 +230,22 @@ class Engine:
                 if self.store.cancel_run(cancel.run_id, now, cancel.error):
                     accepted.cancelled.append(cancel)
             for function in triggered:
-                admission = self.flow.admit(function.id, payload, self.store, now)
-                if admission is None:
-                    logger.info("steppe: event %s starts no run of %r (flow control: skipped)", stamped.id, function.id)
-                    continue
-                run_id = _new_run_id()
-                self.store.create_run(run_id, function.id, [stamped.id], now, singleton_key=admission.singleton_key)
-                accepted.run_ids.append(run_id)
+                released = self.queues.arrive(function.id, stamped.id, payload, self.store, now)
+                self._create_runs(function.id, released, accepted, now)
         return accepted
+
+    def _create_runs(self, function_id: str, released: Release, accepted: Accepted, now: datetime) -> None:
+        """Create the runs ``released`` starts (each still subject to admission); call inside a transaction."""
+        accepted.held.extend(released.watch)
+        for event_ids in released.starts:
+            first = self.store.load_events(event_ids[:1])[0]
+            admission = self.flow.admit(function_id, first, self.store, now)
+            if admission is None:
+                logger.info("steppe: event %s starts no run of %r (flow control: skipped)", event_ids[0], function_id)
+                continue
+            run_id = _new_run_id()
+            self.store.create_run(run_id, function_id, event_ids, now, singleton_key=admission.singleton_key)
+            accepted.run_ids.append(run_id)
 
     def after_accept(self, accepted: Accepted) -> None:
         """Once accepted events are committed: stop the runs they cancelled, start their runs, wake waiting runs."""
@@ -234,6 +253,8 @@ class Engine:
             self._stop_cancelled(cancel)
         for run_id in accepted.run_ids:
             self._schedule(run_id)
+        for group in accepted.held:
+            self._watch(group)
         for event in accepted.events:
             self._match_waits(event)
 
@@ -310,6 +331,34 @@ class Engine:
             self.store.insert_wait(parent_run_id, step.hashed, step.deduplicated, wait)
         self._schedule(wait.child_run_id)
         return wait
+
+    # -- held starts: batch_events, debounce, throttle --------------------------------------------
+
+    @property
+    def queues(self) -> RunQueues:
+        if self._queues is None:
+            raise SteppeError("the engine is not running: use it as `async with Engine(...) as engine:`")
+        return self._queues
+
+    def _watch(self, group: HeldGroup) -> None:
+        if group not in self._releases:
+            self._releases[group] = asyncio.create_task(self._release_when_due(group), name=f"steppe-held-{group.function_id}")
+
+    async def _release_when_due(self, group: HeldGroup) -> None:
+        """Sleep until the group's earliest held start is due, release it, repeat until nothing is held."""
+        try:
+            # Re-read each time: a debounce may have pushed the due time back while this slept.
+            while (due := self.store.pending_due(group.function_id, group.kind, group.key)) is not None:
+                await self.clock.sleep_until(due)
+                accepted = Accepted()
+                now = self.clock.now()
+                with self.store.transaction():
+                    released = self.queues.release(group, self.store, now)
+                    self._create_runs(group.function_id, released, accepted, now)
+                accepted.held = [other for other in accepted.held if other != group]  # this loop keeps watching it
+                self.after_accept(accepted)
+        finally:
+            self._releases.pop(group, None)
 
     # -- running ---------------------------------------------------------------------------------
 

@@ -1,7 +1,8 @@
 """Flow control on the embedded engine: which ``steppe.options`` it enforces, and the rules for each.
 
 Enforced here: ``concurrency`` (step handlers executing at once), ``cancel`` (an event cancels a run),
-``idempotency``, ``rate_limit``, ``singleton`` in mode ``"skip"`` and ``timeouts.finish``. Every other option a
+``idempotency``, ``rate_limit``, ``singleton`` in mode ``"skip"`` and ``timeouts.finish``; ``batch_events``,
+``debounce`` and ``throttle`` hold run starts back and are in ``steppe.engine.queues``. Every other option a
 function sets is reported once, as a logging warning, when the engine starts: the app still runs, only without it.
 
 Keys (``key`` of Concurrency, RateLimit, Singleton, and ``idempotency``) are CEL expressions over ``event``, the
@@ -49,7 +50,7 @@ GateClaim = tuple[tuple[str, str, str], int]
 def _unenforced(function: Function[Any, Any]) -> list[str]:
     """The options ``function`` sets that the embedded engine does not apply."""
     options = function.options
-    names = [name for name in ("throttle", "debounce", "batch_events", "priority") if options.get(name) is not None]
+    names = [name for name in ("priority",) if options.get(name) is not None]
     timeouts = options.get("timeouts")
     if timeouts is not None and timeouts.start is not None:
         names.append("timeouts.start")

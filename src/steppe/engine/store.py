@@ -18,7 +18,7 @@ from typing import Any, Literal
 from steppe.core.driver import ErrorInfo, Memo, MemoData, MemoError, MemoJson
 from steppe.errors import SteppeError
 
-__all__ = ["DatabaseError", "RunRecord", "RunStatus", "StepAttempts", "Store", "WaitRecord"]
+__all__ = ["DatabaseError", "PendingStart", "RunRecord", "RunStatus", "StepAttempts", "Store", "WaitRecord"]
 
 # "STPP": marks a SQLite file as a steppe database, so we never write into someone else's.
 APPLICATION_ID = 0x53545050
@@ -89,6 +89,23 @@ CREATE TABLE rate_limit_starts (
     started_at REAL NOT NULL
 );
 CREATE INDEX rate_limit_window ON rate_limit_starts (function_id, key, started_at);
+
+CREATE TABLE pending_starts (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    function_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    key TEXT NOT NULL,
+    event_ids TEXT NOT NULL,
+    first_at REAL NOT NULL,
+    due_at REAL NOT NULL
+);
+CREATE INDEX pending_by_group ON pending_starts (function_id, kind, key, seq);
+CREATE TABLE throttle_starts (
+    function_id TEXT NOT NULL,
+    key TEXT NOT NULL,
+    started_at REAL NOT NULL
+);
+CREATE INDEX throttle_window ON throttle_starts (function_id, key, started_at);
 """
 
 
@@ -126,6 +143,16 @@ class WaitRecord:
     event_name: str | None
     expression: str | None
     child_run_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class PendingStart:
+    """A run start held back by batching, debouncing or throttling: the events it will start with, and when."""
+
+    seq: int
+    event_ids: tuple[str, ...]
+    first_at: datetime
+    due_at: datetime
 
 
 def _ts(moment: datetime | None) -> float | None:
@@ -362,6 +389,58 @@ class Store:
         self._db.execute(
             "INSERT INTO rate_limit_starts (function_id, key, started_at) VALUES (?, ?, ?)", (function_id, key, now.timestamp())
         )
+
+    # -- held run starts (batch_events, debounce, throttle) ---------------------------------------
+    # A group is (function id, kind, key value); its entries are kept in arrival order (seq).
+
+    def pending(self, function_id: str, kind: str, key: str) -> list[PendingStart]:
+        rows = self._db.execute(
+            "SELECT seq, event_ids, first_at, due_at FROM pending_starts WHERE function_id = ? AND kind = ? AND key = ?"
+            " ORDER BY seq",
+            (function_id, kind, key),
+        )
+        return [
+            PendingStart(seq, tuple(json.loads(ids)), datetime.fromtimestamp(first, UTC), datetime.fromtimestamp(due, UTC))
+            for seq, ids, first, due in rows
+        ]
+
+    def add_pending(self, function_id: str, kind: str, key: str, event_ids: Sequence[str], first_at: datetime, due_at: datetime) -> None:
+        self._db.execute(
+            "INSERT INTO pending_starts (function_id, kind, key, event_ids, first_at, due_at) VALUES (?, ?, ?, ?, ?, ?)",
+            (function_id, kind, key, json.dumps(list(event_ids)), first_at.timestamp(), due_at.timestamp()),
+        )
+
+    def update_pending(self, seq: int, event_ids: Sequence[str], due_at: datetime) -> None:
+        self._db.execute(
+            "UPDATE pending_starts SET event_ids = ?, due_at = ? WHERE seq = ?", (json.dumps(list(event_ids)), due_at.timestamp(), seq)
+        )
+
+    def delete_pending(self, seq: int) -> None:
+        self._db.execute("DELETE FROM pending_starts WHERE seq = ?", (seq,))
+
+    def pending_due(self, function_id: str, kind: str, key: str) -> datetime | None:
+        """When the group's earliest held start is due (None: nothing held)."""
+        row = self._db.execute(
+            "SELECT min(due_at) FROM pending_starts WHERE function_id = ? AND kind = ? AND key = ?", (function_id, kind, key)
+        ).fetchone()
+        return _dt(row[0])
+
+    def pending_groups(self) -> list[tuple[str, str, str]]:
+        """Every (function id, kind, key) with a held start, for an engine resuming on this file."""
+        return list(self._db.execute("SELECT DISTINCT function_id, kind, key FROM pending_starts ORDER BY function_id, kind, key"))
+
+    def throttle_starts(self, function_id: str, key: str, since: datetime) -> list[datetime]:
+        """When the throttled runs started after ``since`` did, oldest first; older records are dropped."""
+        self._db.execute(
+            "DELETE FROM throttle_starts WHERE function_id = ? AND key = ? AND started_at <= ?", (function_id, key, since.timestamp())
+        )
+        rows = self._db.execute(
+            "SELECT started_at FROM throttle_starts WHERE function_id = ? AND key = ? ORDER BY started_at", (function_id, key)
+        )
+        return [datetime.fromtimestamp(row[0], UTC) for row in rows]
+
+    def record_throttle_start(self, function_id: str, key: str, now: datetime) -> None:
+        self._db.execute("INSERT INTO throttle_starts (function_id, key, started_at) VALUES (?, ?, ?)", (function_id, key, now.timestamp()))
 
     # -- steps -----------------------------------------------------------------------------------
 

@@ -17,6 +17,7 @@ from steppe.core.ids import StepId
 from steppe.engine.clock import Clock
 from steppe.engine.flow_control import FlowControl, RunCancelled
 from steppe.engine.progress import ProgressListener, RunFinished, StepFinished, StepStarted
+from steppe.engine.queues import HeldGroup, RunQueues
 from steppe.engine.retry import RetryPolicy
 from steppe.engine.store import RunStatus, Store, WaitRecord
 from steppe.events import Event
@@ -45,6 +46,7 @@ class Accepted:
     run_ids: list[str] = ...
     events: list[Event[Any]] = ...
     cancelled: list[RunCancelled] = ...
+    held: list[HeldGroup] = ...
 
 class Engine:
     """The embedded engine: ``async with Engine(client, database="app.db") as engine: await engine.send(...)``.
@@ -58,9 +60,9 @@ class Engine:
     holds) and resumes every run that was not finished. Leaving it stops the runs in progress; they resume on
     the next start, with every completed step kept.
 
-    Flow control: ``concurrency``, ``cancel``, ``idempotency``, ``rate_limit``, ``singleton`` (mode "skip") and
-    ``timeouts.finish`` are enforced (see ``steppe.engine.flow_control``); entering logs a warning for each
-    other option a function sets.
+    Flow control: ``concurrency``, ``cancel``, ``idempotency``, ``rate_limit``, ``singleton`` (mode "skip"),
+    ``timeouts.finish`` (see ``steppe.engine.flow_control``), ``batch_events``, ``debounce`` and ``throttle``
+    (see ``steppe.engine.queues``) are enforced; entering logs a warning for each other option a function sets.
     """
     client: Client
     database: str | Path
@@ -124,3 +126,5 @@ class Engine:
         data: JsonValue,
         wake_at: datetime | None,
     ) -> WaitRecord: ...
+    @property
+    def queues(self) -> RunQueues: ...

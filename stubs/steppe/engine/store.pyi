@@ -17,7 +17,7 @@ from steppe.core.driver import ErrorInfo, Memo
 from steppe.errors import SteppeError
 from typing import TypeAlias
 
-__all__ = ['DatabaseError', 'RunRecord', 'RunStatus', 'StepAttempts', 'Store', 'WaitRecord']
+__all__ = ['DatabaseError', 'PendingStart', 'RunRecord', 'RunStatus', 'StepAttempts', 'Store', 'WaitRecord']
 APPLICATION_ID: int
 SCHEMA_VERSION: int
 SQLITE_HEADER: bytes
@@ -54,6 +54,14 @@ class WaitRecord:
     event_name: str | None
     expression: str | None
     child_run_id: str | None
+
+@dataclass(frozen=True, slots=True)
+class PendingStart:
+    """A run start held back by batching, debouncing or throttling: the events it will start with, and when."""
+    seq: int
+    event_ids: tuple[str, ...]
+    first_at: datetime
+    due_at: datetime
 
 class Store:
     """SQLite access for the engine; used from the engine's event-loop thread only."""
@@ -118,6 +126,28 @@ class Store:
         """How many runs were started for ``key`` after ``since``; older records are dropped on the way."""
         ...
     def record_rate_limited_start(self, function_id: str, key: str, now: datetime) -> None: ...
+    def pending(self, function_id: str, kind: str, key: str) -> list[PendingStart]: ...
+    def add_pending(
+        self,
+        function_id: str,
+        kind: str,
+        key: str,
+        event_ids: Sequence[str],
+        first_at: datetime,
+        due_at: datetime,
+    ) -> None: ...
+    def update_pending(self, seq: int, event_ids: Sequence[str], due_at: datetime) -> None: ...
+    def delete_pending(self, seq: int) -> None: ...
+    def pending_due(self, function_id: str, kind: str, key: str) -> datetime | None:
+        """When the group's earliest held start is due (None: nothing held)."""
+        ...
+    def pending_groups(self) -> list[tuple[str, str, str]]:
+        """Every (function id, kind, key) with a held start, for an engine resuming on this file."""
+        ...
+    def throttle_starts(self, function_id: str, key: str, since: datetime) -> list[datetime]:
+        """When the throttled runs started after ``since`` did, oldest first; older records are dropped."""
+        ...
+    def record_throttle_start(self, function_id: str, key: str, now: datetime) -> None: ...
     def load_steps(self, run_id: str) -> tuple[dict[str, Memo], dict[str, StepAttempts]]:
         """The run's stored step results, and the steps that failed before and will be tried again."""
         ...
