@@ -98,13 +98,29 @@ class KeyExpression:
         return json.dumps(result, sort_keys=True, default=str)
 
 
-def _key(source: str | None, function_id: str, option: str) -> KeyExpression | None:
+def compile_key(source: str | None, function_id: str, option: str) -> KeyExpression | None:
+    """An option's key expression, compiled; a bad one is a definition error naming the function and option."""
     if source is None:
         return None
     try:
         return KeyExpression(source)
     except ExpressionError as error:
         raise FunctionDefinitionError(f"function {function_id!r}: {option}: {error}") from error
+
+
+def compile_condition(source: str | None, function_id: str, option: str) -> Expression | None:
+    """An option's ``if_exp``, compiled; a bad one is a definition error naming the function and option."""
+    if source is None:
+        return None
+    try:
+        return compile_expression(source)
+    except ExpressionError as error:
+        raise FunctionDefinitionError(f"function {function_id!r}: {option}: {error}") from error
+
+
+def key_value(key: KeyExpression | None, event: Mapping[str, Any]) -> str:
+    """The key an event falls under; every event shares one key when the option has none."""
+    return "" if key is None else key.value(event)
 
 
 _O = TypeVar("_O", Concurrency, Cancel)
@@ -148,26 +164,23 @@ class _Policy:
 def _policy(function: Function[Any, Any]) -> _Policy:
     options, fid = function.options, function.id
     concurrency = tuple(
-        _ConcurrencyRule(limit.scope or "fn", limit.limit, _key(limit.key, fid, "concurrency key"))
+        _ConcurrencyRule(limit.scope or "fn", limit.limit, compile_key(limit.key, fid, "concurrency key"))
         for limit in _many(options.get("concurrency"), Concurrency)
     )
-    cancels: list[_CancelRule] = []
-    for cancel in _many(options.get("cancel"), Cancel):
-        try:
-            condition = None if cancel.if_exp is None else compile_expression(cancel.if_exp)
-        except ExpressionError as error:
-            raise FunctionDefinitionError(f"function {fid!r}: cancel on {cancel.event!r}: {error}") from error
-        cancels.append(_CancelRule(cancel.event, condition, cancel.timeout))
+    cancels = [
+        _CancelRule(cancel.event, compile_condition(cancel.if_exp, fid, f"cancel on {cancel.event!r}"), cancel.timeout)
+        for cancel in _many(options.get("cancel"), Cancel)
+    ]
     rate = options.get("rate_limit")
     singleton = options.get("singleton")
     timeouts = options.get("timeouts")
     return _Policy(
         concurrency=concurrency,
         cancels=tuple(cancels),
-        idempotency=_key(options.get("idempotency"), fid, "idempotency"),
-        rate_limit=None if rate is None else (rate.limit, rate.period, _key(rate.key, fid, "rate_limit key")),
+        idempotency=compile_key(options.get("idempotency"), fid, "idempotency"),
+        rate_limit=None if rate is None else (rate.limit, rate.period, compile_key(rate.key, fid, "rate_limit key")),
         singleton=singleton is not None and singleton.mode == "skip",
-        singleton_key=None if singleton is None else _key(singleton.key, fid, "singleton key"),
+        singleton_key=None if singleton is None else compile_key(singleton.key, fid, "singleton key"),
         finish=None if timeouts is None else timeouts.finish,
     )
 
@@ -220,7 +233,7 @@ class FlowControl:
             return Admission(None)
         singleton_key = None
         if policy.singleton:
-            singleton_key = "" if policy.singleton_key is None else policy.singleton_key.value(event)
+            singleton_key = key_value(policy.singleton_key, event)
             if store.singleton_running(function_id, singleton_key):
                 return None
         idempotency_key = None if policy.idempotency is None else policy.idempotency.value(event)
@@ -229,7 +242,7 @@ class FlowControl:
         rate_key = None
         if policy.rate_limit is not None:
             limit, period, key = policy.rate_limit
-            rate_key = "" if key is None else key.value(event)
+            rate_key = key_value(key, event)
             if store.rate_limited_starts(function_id, rate_key, now - period) >= limit:
                 return None
         if idempotency_key is not None:
@@ -278,7 +291,7 @@ class FlowControl:
             return []
         claims: list[GateClaim] = []
         for rule in policy.concurrency:
-            value = "" if rule.key is None else rule.key.value(event)
+            value = key_value(rule.key, event)
             owner = function_id if rule.scope == "fn" else ""
             claims.append(((rule.scope, owner, value), rule.limit))
         # One order for every run, so two runs claiming the same two gates cannot each hold one and wait.

@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final, Literal
 
-from steppe.engine.expressions import Expression, ExpressionError, compile_expression
-from steppe.engine.flow_control import KeyExpression
+from steppe.engine.expressions import Expression
+from steppe.engine.flow_control import KeyExpression, compile_condition, compile_key, key_value
 from steppe.errors import FunctionDefinitionError
 
 if TYPE_CHECKING:
@@ -83,15 +83,6 @@ class _Holds:
     throttle: _Throttle | None
 
 
-def _key(source: str | None, function_id: str, option: str) -> KeyExpression | None:
-    if source is None:
-        return None
-    try:
-        return KeyExpression(source)
-    except ExpressionError as error:
-        raise FunctionDefinitionError(f"function {function_id!r}: {option}: {error}") from error
-
-
 def _holds(function: Function[Any, Any]) -> _Holds | None:
     options, fid = function.options, function.id
     batch, debounce, throttle = options.get("batch_events"), options.get("debounce"), options.get("throttle")
@@ -99,27 +90,18 @@ def _holds(function: Function[Any, Any]) -> _Holds | None:
         raise FunctionDefinitionError(f"function {fid!r}: batch_events and debounce cannot both be set; choose one")
     if batch is None and debounce is None and throttle is None:
         return None
-    condition = None
-    if batch is not None and batch.if_exp is not None:
-        try:
-            condition = compile_expression(batch.if_exp)
-        except ExpressionError as error:
-            raise FunctionDefinitionError(f"function {fid!r}: batch_events if_exp: {error}") from error
+    condition = None if batch is None else compile_condition(batch.if_exp, fid, "batch_events if_exp")
     return _Holds(
         batch=None
         if batch is None
-        else _Batch(batch.max_size, batch.timeout, _key(batch.key, fid, "batch_events key"), condition),
+        else _Batch(batch.max_size, batch.timeout, compile_key(batch.key, fid, "batch_events key"), condition),
         debounce=None
         if debounce is None
-        else _Debounce(debounce.period, debounce.timeout, _key(debounce.key, fid, "debounce key")),
+        else _Debounce(debounce.period, debounce.timeout, compile_key(debounce.key, fid, "debounce key")),
         throttle=None
         if throttle is None
-        else _Throttle(throttle.limit + (throttle.burst or 0), throttle.period, _key(throttle.key, fid, "throttle key")),
+        else _Throttle(throttle.limit + (throttle.burst or 0), throttle.period, compile_key(throttle.key, fid, "throttle key")),
     )
-
-
-def _value(key: KeyExpression | None, event: Mapping[str, Any]) -> str:
-    return "" if key is None else key.value(event)
 
 
 class RunQueues:
@@ -161,7 +143,7 @@ class RunQueues:
     def _add_to_batch(
         self, function_id: str, batch: _Batch, event_id: str, event: Mapping[str, Any], store: Store, now: datetime
     ) -> Release:
-        group = HeldGroup(function_id, "batch", _value(batch.key, event))
+        group = HeldGroup(function_id, "batch", key_value(batch.key, event))
         open_batch = store.pending(function_id, "batch", group.key)
         if not open_batch:
             if batch.max_size == 1:
@@ -180,7 +162,7 @@ class RunQueues:
     def _debounce(
         self, function_id: str, debounce: _Debounce, event_id: str, event: Mapping[str, Any], store: Store, now: datetime
     ) -> Release:
-        group = HeldGroup(function_id, "debounce", _value(debounce.key, event))
+        group = HeldGroup(function_id, "debounce", key_value(debounce.key, event))
         held = store.pending(function_id, "debounce", group.key)
         first_at = held[0].first_at if held else now
         due_at = now + debounce.period
@@ -199,7 +181,7 @@ class RunQueues:
         throttle = None if holds is None else holds.throttle
         if throttle is None:
             return Release(starts=[event_ids])
-        group = HeldGroup(function_id, "throttle", _value(throttle.key, first))
+        group = HeldGroup(function_id, "throttle", key_value(throttle.key, first))
         queued = store.pending(function_id, "throttle", group.key)
         window = store.throttle_starts(function_id, group.key, now - throttle.period)
         if not queued and len(window) < throttle.capacity:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Final
 from steppe.core.driver import ErrorInfo
+from steppe.engine.expressions import Expression
 from steppe.engine.store import Store
 from steppe.function import Function
 from typing import TypeAlias
@@ -37,6 +38,18 @@ class KeyExpression:
     def value(self, event: Mapping[str, object]) -> str:
         """The key's value for ``event``, as JSON text (``"null"`` when it cannot be evaluated)."""
         ...
+
+def compile_key(source: str | None, function_id: str, option: str) -> KeyExpression | None:
+    """An option's key expression, compiled; a bad one is a definition error naming the function and option."""
+    ...
+
+def compile_condition(source: str | None, function_id: str, option: str) -> Expression | None:
+    """An option's ``if_exp``, compiled; a bad one is a definition error naming the function and option."""
+    ...
+
+def key_value(key: KeyExpression | None, event: Mapping[str, Any]) -> str:
+    """The key an event falls under; every event shares one key when the option has none."""
+    ...
 
 @dataclass(frozen=True, slots=True)
 class RunCancelled:
