@@ -23,7 +23,7 @@ from steppe.core.ids import StepId
 from steppe.core.logger import ReplayAwareLogger
 from steppe.engine.clock import Clock, SystemClock
 from steppe.engine.driver import EmbeddedDriver
-from steppe.engine.expressions import Expression, compile_expression
+from steppe.engine.expressions import compile_expression
 from steppe.engine.flow_control import FlowControl, RunCancelled
 from steppe.engine.progress import ProgressListener, RunFinished, StepFinished, StepStarted
 from steppe.engine.queues import HOLD_KINDS, HeldGroup, Release, RunQueues
@@ -61,7 +61,8 @@ class Accepted:
 
     event_ids: list[str] = field(default_factory=list[str])
     run_ids: list[str] = field(default_factory=list[str])
-    events: list[Event[Any]] = field(default_factory=list[Event[Any]])
+    # The stored events as JSON data, dumped once: for waits they may resolve once it commits.
+    payloads: list[dict[str, Any]] = field(default_factory=list[dict[str, Any]])
     # Runs these events cancelled (already marked so in the transaction); stopped once it commits.
     cancelled: list[RunCancelled] = field(default_factory=list[RunCancelled])
     # Groups of held starts (batch, debounce, throttle) to wake when due, once it commits.
@@ -116,7 +117,6 @@ class Engine:
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._finished: dict[str, asyncio.Future[None]] = {}
         self._resolutions: dict[tuple[str, str], asyncio.Future[Memo]] = {}
-        self._expressions: dict[str, Expression] = {}
         self._cron_tasks: list[asyncio.Task[None]] = []
         self._deadlines: dict[str, asyncio.Task[None]] = {}
         self._flow: FlowControl | None = None
@@ -220,11 +220,11 @@ class Engine:
             if not isinstance(event, Event):  # pyright: ignore[reportUnnecessaryIsInstance]
                 raise TypeError(f"events[{index}] is a {type(event).__name__}, not a steppe.Event")
             stamped = event.model_copy(update={"id": event.id or new_event_id(), "ts": event.ts or int(now.timestamp() * 1000)})
-            triggered = self._triggered(stamped)
             payload = stamped.model_dump(mode="json")
+            triggered = self._triggered(stamped, payload)
             self.store.insert_event(stamped.id, stamped.name, payload, now)
             accepted.event_ids.append(stamped.id)
-            accepted.events.append(stamped)
+            accepted.payloads.append(payload)
             # Before this event's own runs exist, so an event never cancels a run it starts.
             for cancel in self.flow.cancellations(payload, self.store, now):
                 if self.store.cancel_run(cancel.run_id, now, cancel.error):
@@ -255,17 +255,16 @@ class Engine:
             self._schedule(run_id)
         for group in accepted.held:
             self._watch(group)
-        for event in accepted.events:
-            self._match_waits(event)
+        for payload in accepted.payloads:
+            self._match_waits(payload)
 
-    def _triggered(self, event: Event[Any]) -> list[Function[Any, Any]]:
+    def _triggered(self, event: Event[Any], payload: dict[str, Any]) -> list[Function[Any, Any]]:
         matched: list[Function[Any, Any]] = []
-        payload = event.model_dump(mode="json")
         for function in self._functions.values():
             for trigger in function.triggers:
                 if not isinstance(trigger, TriggerEvent) or trigger.event != event.name:
                     continue
-                if trigger.expression is not None and not self._expression(trigger.expression).matches(event=payload, incoming=payload):
+                if trigger.expression is not None and not compile_expression(trigger.expression).matches(event=payload, incoming=payload):
                     continue
                 if function.event_type is not None:
                     function.event_type.validate(event)  # raises ValidationError before anything is stored
@@ -273,21 +272,14 @@ class Engine:
                 break
         return matched
 
-    def _expression(self, source: str) -> Expression:
-        compiled = self._expressions.get(source)
-        if compiled is None:
-            compiled = self._expressions[source] = compile_expression(source)
-        return compiled
-
-    def _match_waits(self, event: Event[Any]) -> None:
-        incoming = event.model_dump(mode="json")
-        for run_id, step, expression in self.store.event_waits(event.name):
+    def _match_waits(self, incoming: dict[str, Any]) -> None:
+        for run_id, step, expression in self.store.event_waits(incoming["name"]):
             if expression is not None:
                 run = self.store.load_run(run_id)
                 if run is None:
                     continue
                 trigger = self.store.load_events(run.event_ids[:1])[0]
-                if not self._expression(expression).matches(event=trigger, incoming=incoming):
+                if not compile_expression(expression).matches(event=trigger, incoming=incoming):
                     continue
             self._resolve(run_id, step, MemoData(incoming))
 
