@@ -460,3 +460,26 @@ async def test_runs_of_functions_this_engine_lacks_are_left_as_stored(tmp_path: 
 
     async with steppe.Engine(first, database=database, clock=steppe.ManualClock(auto_advance=True)) as engine:
         assert (await engine.wait(run_id, timeout=5)).output == "woke"
+
+
+async def test_on_failure_handler_runs_with_the_failed_run_and_its_error(make_engine: Any, clock: steppe.ManualClock) -> None:
+    client = steppe.Client("failures")
+    seen: list[dict[str, Any]] = []
+
+    async def report(ctx: steppe.Context, step: steppe.Step) -> None:
+        seen.append(ctx.event.data)
+
+    @client.create_function(fn_id="f", trigger=steppe.TriggerEvent(event="go"), retries=0, on_failure=report)
+    async def f(ctx: steppe.Context, step: steppe.Step) -> None:
+        raise steppe.NonRetriableError("out of stock")
+
+    engine = await make_engine(client, clock=clock)
+    [run_id] = await engine.send(steppe.Event(name="go"))
+    assert (await engine.wait(run_id, timeout=5)).status == "failed"
+    for _ in range(200):
+        if seen:
+            break
+        await asyncio.sleep(0.01)
+    [data] = seen
+    assert data["function_id"] == "failures-f" and data["run_id"] == run_id
+    assert data["error"]["name"] == "NonRetriableError" and data["error"]["message"] == "out of stock"

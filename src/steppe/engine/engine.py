@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import uuid
 from collections.abc import Mapping, Sequence
@@ -387,11 +388,15 @@ class Engine:
         if task is not None:
             task.cancel()
         run = self.store.load_run(cancel.run_id)
-        if run is not None and run.parent_run_id is not None and run.parent_step is not None:
-            self._resolve(run.parent_run_id, run.parent_step, MemoError(cancel.error))
         if run is not None:
-            self.report(RunFinished(run.id, run.function_id, "cancelled", cancel.error))
-        done = self._finished.pop(cancel.run_id, None)
+            self._announce_end(run, "cancelled", cancel.error, MemoError(cancel.error))
+
+    def _announce_end(self, run: RunRecord, status: Literal["completed", "failed", "cancelled"], error: ErrorInfo | None, parent_memo: Memo) -> None:
+        """Once a run's end is stored: resolve a parent's invoke step, report it, and release its waiters."""
+        if run.parent_run_id is not None and run.parent_step is not None:
+            self._resolve(run.parent_run_id, run.parent_step, parent_memo)
+        self.report(RunFinished(run.id, run.function_id, status, error))
+        done = self._finished.pop(run.id, None)
         if done is not None and not done.done():
             done.set_result(None)
 
@@ -475,21 +480,16 @@ class Engine:
                 self.store.finish_run(run.id, "failed", now, error=outcome.error)
                 function = self._functions.get(run.function_id)
                 if function is not None and function.handles_failure_of is None:
-                    failure: Event[Any] = Event(name=FAILURE_EVENT, data={
-                        "function_id": run.function_id,
-                        "run_id": run.id,
-                        "error": {"name": outcome.error.name, "message": outcome.error.message, "stack": outcome.error.stack},
-                    })
+                    failure: Event[Any] = Event(
+                        name=FAILURE_EVENT,
+                        data={"function_id": run.function_id, "run_id": run.id, "error": dataclasses.asdict(outcome.error)},
+                    )
                     accepted = self.accept_events([failure])
         self.after_accept(accepted)
-        if run.parent_run_id is not None and run.parent_step is not None:
-            memo: Memo = MemoData(outcome.output) if isinstance(outcome, Completed) else MemoError(outcome.error)
-            self._resolve(run.parent_run_id, run.parent_step, memo)
-        status: Any = "completed" if isinstance(outcome, Completed) else "failed"
-        self.report(RunFinished(run.id, run.function_id, status, None if isinstance(outcome, Completed) else outcome.error))
-        done = self._finished.pop(run.id, None)
-        if done is not None and not done.done():
-            done.set_result(None)
+        if isinstance(outcome, Completed):
+            self._announce_end(run, "completed", None, MemoData(outcome.output))
+        else:
+            self._announce_end(run, "failed", outcome.error, MemoError(outcome.error))
 
     async def _cron(self, function: Function[Any, Any], trigger: TriggerCron) -> None:
         from croniter import croniter
