@@ -144,7 +144,9 @@ async def parallel_groups(ctx: steppe.Context[Workload], step: steppe.Step) -> i
     for g in range(ctx.event.data.groups):
         COUNTS.step_calls += k
         # The declared type gives mypy the context it needs to infer defer's result (pyright needs none).
-        group: tuple[Callable[[], steppe.StepCall[int]], ...] = tuple(step.defer(f"g{g}-{i}", add_one, i) for i in range(k))
+        group: tuple[Callable[[], steppe.StepCall[int]], ...] = tuple(
+            step.defer(f"g{g}-{i}", add_one, i) for i in range(k)
+        )
         results = await step.parallel(group)
         total += sum(results)
     return total
@@ -319,7 +321,9 @@ async def sequential(engines: dict[Database, steppe.Engine], settings: Settings)
     for variant in VARIANTS:
         for database, engine in engines.items():
             await one_run(engine, variant.event.create(Workload(steps=10)))  # warm caches and statements
-            empty = await sample_runs(engine, variant.event.create(Workload(steps=0)), runs_for(0, 200, settings.min_runs))
+            empty = await sample_runs(
+                engine, variant.event.create(Workload(steps=0)), runs_for(0, 200, settings.min_runs)
+            )
             per_size: dict[int, float] = {}
             for n in SIZES:
                 runs = runs_for(n, settings.budget, settings.min_runs)
@@ -328,26 +332,56 @@ async def sequential(engines: dict[Database, steppe.Engine], settings: Settings)
                 per_size[n] = sample.seconds
                 if n == 1000:
                     positions.append([variant.label, variant.handler, database, *by_position(sample.gaps)])
-                rows.append([
-                    variant.label, variant.handler, database, n, f"{sample.seconds * 1e3:,.2f}", us(sample.seconds / n),
-                    f"{limit / n * 1e6:,.3f}", us((sample.seconds - limit) / n), ratio(sample.seconds, limit),
-                    sample.body_starts, sample.handler_calls,
-                ])
+                rows.append(
+                    [
+                        variant.label,
+                        variant.handler,
+                        database,
+                        n,
+                        f"{sample.seconds * 1e3:,.2f}",
+                        us(sample.seconds / n),
+                        f"{limit / n * 1e6:,.3f}",
+                        us((sample.seconds - limit) / n),
+                        ratio(sample.seconds, limit),
+                        sample.body_starts,
+                        sample.handler_calls,
+                    ]
+                )
             slope = (per_size[1000] - per_size[100]) / 900
-            slopes.append([variant.label, variant.handler, database, us(empty.seconds), us(slope), us(per_size[1000] / 1000)])
-    return "\n\n".join([
-        "### Sequential steps (median run; the limit calls the same handlers in a plain loop)",
-        table(
-            ["body", "handler", "db", "n", "run ms", "µs/step", "limit µs/step", "overhead µs/step", "× limit",
-             "body starts", "handler calls"],
-            rows,
-        ),
-        "### Scaling: run(n) ≈ fixed + n × per-step",
-        table(["body", "handler", "db", "empty run µs (n=0)", "µs/step, slope n=100→1000", "µs/step at n=1000"], slopes),
-        "### Cost of one step by its position in a 1000-step run (µs from one handler call to the next)",
-        table(["body", "handler", "db", *(f"median, steps {a}–{b}" for a, b in POSITIONS), "p90, all steps"],
-              positions),
-    ])
+            slopes.append(
+                [variant.label, variant.handler, database, us(empty.seconds), us(slope), us(per_size[1000] / 1000)]
+            )
+    return "\n\n".join(
+        [
+            "### Sequential steps (median run; the limit calls the same handlers in a plain loop)",
+            table(
+                [
+                    "body",
+                    "handler",
+                    "db",
+                    "n",
+                    "run ms",
+                    "µs/step",
+                    "limit µs/step",
+                    "overhead µs/step",
+                    "× limit",
+                    "body starts",
+                    "handler calls",
+                ],
+                rows,
+            ),
+            "### Scaling: run(n) ≈ fixed + n × per-step",
+            table(
+                ["body", "handler", "db", "empty run µs (n=0)", "µs/step, slope n=100→1000", "µs/step at n=1000"],
+                slopes,
+            ),
+            "### Cost of one step by its position in a 1000-step run (µs from one handler call to the next)",
+            table(
+                ["body", "handler", "db", *(f"median, steps {a}–{b}" for a, b in POSITIONS), "p90, all steps"],
+                positions,
+            ),
+        ]
+    )
 
 
 async def replay_contrast(
@@ -359,13 +393,24 @@ async def replay_contrast(
             event = SEQ_ASYNC.create(Workload(steps=n))
             await one_run(engine, event)
             sample = await sample_runs(engine, event, runs_for(n, settings.budget // 3, settings.min_runs))
-            rows.append([f"steppe {mode}", n, f"{sample.seconds * 1e3:,.2f}", us(sample.seconds / n),
-                         sample.body_starts, sample.step_calls, sample.handler_calls])
+            rows.append(
+                [
+                    f"steppe {mode}",
+                    n,
+                    f"{sample.seconds * 1e3:,.2f}",
+                    us(sample.seconds / n),
+                    sample.body_starts,
+                    sample.step_calls,
+                    sample.handler_calls,
+                ]
+            )
         rows += [row for row in peer_rows if row[1] == n]
-    return "\n\n".join([
-        "### Replay: function-body passes per run (async def body, async handlers; steppe on the file db)",
-        table(["runner", "n", "run ms", "µs/step", "body starts", "step calls by the body", "handler calls"], rows),
-    ])
+    return "\n\n".join(
+        [
+            "### Replay: function-body passes per run (async def body, async handlers; steppe on the file db)",
+            table(["runner", "n", "run ms", "µs/step", "body starts", "step calls by the body", "handler calls"], rows),
+        ]
+    )
 
 
 def peer_harness_runs(settings: Settings) -> list[list[object]]:
@@ -380,13 +425,24 @@ def peer_harness_runs(settings: Settings) -> list[list[object]]:
             for _ in range(runs_for(n, settings.budget // 5, settings.min_runs)):
                 COUNTS.reset()
                 started = time.perf_counter()
-                result = mocked.trigger(peer_seq_async, inngest.Event(name="bench/seq-async", data={"steps": n}), peer_harness)
+                result = mocked.trigger(
+                    peer_seq_async, inngest.Event(name="bench/seq-async", data={"steps": n}), peer_harness
+                )
                 timings.append(time.perf_counter() - started)
                 if result.status is not mocked.Status.COMPLETED:
                     raise SystemExit(f"bench_engine: the inngest harness run ended {result.status}: {result.error}")
             seconds = statistics.median(timings)
-            rows.append(["inngest mocked harness (no storage)", n, f"{seconds * 1e3:,.2f}", us(seconds / n),
-                         COUNTS.body_starts, COUNTS.step_calls, COUNTS.handler_calls])
+            rows.append(
+                [
+                    "inngest mocked harness (no storage)",
+                    n,
+                    f"{seconds * 1e3:,.2f}",
+                    us(seconds / n),
+                    COUNTS.body_starts,
+                    COUNTS.step_calls,
+                    COUNTS.handler_calls,
+                ]
+            )
     finally:
         asyncio.set_event_loop(None)
         loop.close()
@@ -402,14 +458,36 @@ async def parallel(engine: steppe.Engine, settings: Settings) -> str:
         runs = runs_for(k * groups, settings.budget, settings.min_runs)
         sample = await sample_runs(engine, event, runs)
         limit = await sample_limit(lambda: limit_gather(k, groups), max(runs, 20))
-        rows.append([k, groups, us(sample.seconds / groups), us(limit / groups),
-                     us((sample.seconds - limit) / (k * groups)), ratio(sample.seconds, limit),
-                     sample.body_starts, sample.handler_calls])
-    return "\n\n".join([
-        "### `step.parallel` of k steps vs `asyncio.gather` of the bare handlers (file db; groups run in sequence)",
-        table(["k", "groups per run", "µs/group", "gather µs/group", "overhead µs/step", "× limit", "body starts",
-               "handler calls"], rows),
-    ])
+        rows.append(
+            [
+                k,
+                groups,
+                us(sample.seconds / groups),
+                us(limit / groups),
+                us((sample.seconds - limit) / (k * groups)),
+                ratio(sample.seconds, limit),
+                sample.body_starts,
+                sample.handler_calls,
+            ]
+        )
+    return "\n\n".join(
+        [
+            "### `step.parallel` of k steps vs `asyncio.gather` of the bare handlers (file db; groups run in sequence)",
+            table(
+                [
+                    "k",
+                    "groups per run",
+                    "µs/group",
+                    "gather µs/group",
+                    "overhead µs/step",
+                    "× limit",
+                    "body starts",
+                    "handler calls",
+                ],
+                rows,
+            ),
+        ]
+    )
 
 
 async def waits(engine: steppe.Engine, settings: Settings) -> str:
@@ -418,13 +496,23 @@ async def waits(engine: steppe.Engine, settings: Settings) -> str:
     for n in SIZES:
         sample = await sample_runs(engine, SEQ_WAITS.create(Workload(steps=n)), runs_for(n, settings.budget // 5, 1))
         first = [run[i] for run in sample.gaps for i in range(min(len(run), 99))]
-        last = [gap for run in sample.gaps for gap in run[-(len(run) // 10 or 1):]]
-        rows.append([n, f"{sample.seconds * 1e3:,.2f}", us(sample.seconds / n), us(statistics.median(first)),
-                     us(statistics.median(last)), sample.body_starts])
-    return "\n\n".join([
-        "### `wait_for_event` steps that time out at once (file db): median step cost early and late in the run",
-        table(["n", "run ms", "µs/step", "median, steps 2–100", "median, last tenth", "body starts"], rows),
-    ])
+        last = [gap for run in sample.gaps for gap in run[-(len(run) // 10 or 1) :]]
+        rows.append(
+            [
+                n,
+                f"{sample.seconds * 1e3:,.2f}",
+                us(sample.seconds / n),
+                us(statistics.median(first)),
+                us(statistics.median(last)),
+                sample.body_starts,
+            ]
+        )
+    return "\n\n".join(
+        [
+            "### `wait_for_event` steps that time out at once (file db): median step cost early and late in the run",
+            table(["n", "run ms", "µs/step", "median, steps 2–100", "median, last tenth", "body starts"], rows),
+        ]
+    )
 
 
 async def memory(engine: steppe.Engine) -> str:
@@ -448,19 +536,23 @@ async def memory(engine: steppe.Engine) -> str:
     finally:
         tracemalloc.stop()
         COUNTS.stamping = True
-    return "\n\n".join([
-        "### Peak Python memory during one run (tracemalloc; SQLite's own page cache is not traced; file db)",
-        table(["n", "peak KiB", "bytes/step", "limit peak KiB"], rows),
-    ])
+    return "\n\n".join(
+        [
+            "### Peak Python memory during one run (tracemalloc; SQLite's own page cache is not traced; file db)",
+            table(["n", "peak KiB", "bytes/step", "limit peak KiB"], rows),
+        ]
+    )
 
 
 # -- entry points ----------------------------------------------------------------------------------
 
 
 async def benchmark(settings: Settings, directory: Path, peer_rows: list[list[object]]) -> None:
-    print(f"python {sys.version.split()[0]}, pydantic {pydantic.VERSION}, steppe {steppe.__version__}, "
-          f"SQLite {sqlite3.sqlite_version}; {os.cpu_count()} CPUs, load average {load_average()}; "
-          f"about {settings.budget} steps timed per row\n")
+    print(
+        f"python {sys.version.split()[0]}, pydantic {pydantic.VERSION}, steppe {steppe.__version__}, "
+        f"SQLite {sqlite3.sqlite_version}; {os.cpu_count()} CPUs, load average {load_average()}; "
+        f"about {settings.budget} steps timed per row\n"
+    )
     async with (
         steppe.Engine(client, database=directory / "bench.db") as on_file,
         steppe.Engine(client, database=":memory:") as in_memory,

@@ -25,13 +25,13 @@ from typing import Any, Final
 
 os.environ["INNGEST_DEV"] = "1"  # both SDKs in dev mode: no signatures, no keys
 
-import flask  # noqa: E402
-import inngest  # noqa: E402
-import inngest.flask  # noqa: E402
+import flask
+import inngest
+import inngest.flask
 
-import steppe  # noqa: E402
-from steppe.serve import HttpRequest, ServeHandler  # noqa: E402
-from steppe.serve.flask import serve as serve_flask  # noqa: E402
+import steppe
+from steppe.serve import HttpRequest, ServeHandler
+from steppe.serve.flask import serve as serve_flask
 
 MEMOIZED: Final = 100
 APP_ID: Final = "bench"
@@ -46,7 +46,13 @@ def step_name(i: int) -> str:
 def call_body() -> bytes:
     """A call request with the first 100 steps memoized: the function must run step 101."""
     hashes = [hashlib.sha1(step_name(i).encode()).hexdigest() for i in range(MEMOIZED)]
-    event = {"name": "bench/run", "data": {"n": 1}, "id": "01HBENCH0000000000000000", "ts": 1_700_000_000_000, "user": {}}
+    event = {
+        "name": "bench/run",
+        "data": {"n": 1},
+        "id": "01HBENCH0000000000000000",
+        "ts": 1_700_000_000_000,
+        "user": {},
+    }
     body = {
         "event": event,
         "events": [event],
@@ -182,8 +188,10 @@ def main() -> None:
     async_call = direct_caller(steppe_async_handler(), body)
     check_same_answer(steppe_call, peer_call, direct_call, async_call)
 
-    print(f"one call: {MEMOIZED} memoized steps + 1 new step, {len(body)} request bytes, "
-          f"median of {args.rounds} rounds x {args.calls} calls")
+    print(
+        f"one call: {MEMOIZED} memoized steps + 1 new step, {len(body)} request bytes, "
+        f"median of {args.rounds} rounds x {args.calls} calls"
+    )
     peer = per_call_seconds(peer_call, args.calls, args.rounds)
     ours = per_call_seconds(steppe_call, args.calls, args.rounds)
     direct = per_call_seconds(direct_call, args.calls, args.rounds)
@@ -191,7 +199,9 @@ def main() -> None:
     print(f"  inngest, def function (flask):          {peer * 1e3:8.3f} ms/call")
     print(f"  steppe, def function (flask):           {ours * 1e3:8.3f} ms/call   ratio {ours / peer:5.2f}")
     print(f"  steppe, def function (no framework):    {direct * 1e3:8.3f} ms/call")
-    print(f"  steppe, async def (no framework):       {async_direct * 1e3:8.3f} ms/call   ratio {async_direct / peer:5.2f}")
+    print(
+        f"  steppe, async def (no framework):       {async_direct * 1e3:8.3f} ms/call   ratio {async_direct / peer:5.2f}"
+    )
 
 
 if __name__ == "__main__":

@@ -34,7 +34,7 @@ import pydantic
 from inngest._internal import execution_lib, types
 from inngest._internal.comm_lib import models as comm_models
 
-from steppe.serde import Codec, JsonValue, codec_for_type
+from steppe._core.serde import Codec, JsonValue, codec_for_type
 
 
 @dataclasses.dataclass
@@ -79,7 +79,7 @@ CASES = [
             id=uuid.UUID(int=1),
             name="Ada Lovelace",
             email="ada@example.com",
-            created=dt.datetime(2024, 5, 1, tzinfo=dt.timezone.utc),
+            created=dt.datetime(2024, 5, 1, tzinfo=dt.UTC),
             tags=["admin", "beta", "eu"],
             score=0.97,
         ),
@@ -94,7 +94,11 @@ CASES = [
             tags=("priority", "gift"),
         ),
     ),
-    Case("dict[str, list[float]] (10x20)", dict[str, list[float]], {f"k{i}": [i / 7 + j for j in range(20)] for i in range(10)}),
+    Case(
+        "dict[str, list[float]] (10x20)",
+        dict[str, list[float]],
+        {f"k{i}": [i / 7 + j for j in range(20)] for i in range(10)},
+    ),
 ]
 
 

@@ -38,5 +38,7 @@ async def fn(ctx: steppe.Context, step: steppe.Step) -> dict[str, object]:
     updated_users = await step.parallel(parallel_steps)
 
     # The steppe way: exact types, each loop value captured.
-    checked = await step.parallel(tuple(step.defer(f"check-user-{uid}", update_user, uid) for uid in ctx.event.data["user_ids"]))
+    checked = await step.parallel(
+        tuple(step.defer(f"check-user-{uid}", update_user, uid) for uid in ctx.event.data["user_ids"])
+    )
     return {"updated": list(updated_users), "checked": list(checked)}

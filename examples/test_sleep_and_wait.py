@@ -7,9 +7,8 @@ after every step, as it would be after a crash.
 from __future__ import annotations
 
 import steppe
-from steppe.testing import run_function
-
 from sleep_and_wait import onboard
+from steppe.testing import run_function
 
 
 async def test_confirmed_signup() -> None:

@@ -29,13 +29,17 @@ class Recorder:
     """Collects engine progress reports."""
 
     def __init__(self) -> None:
-        self.items: list[steppe.engine.progress.StepStarted | steppe.engine.progress.StepFinished | steppe.engine.progress.RunFinished] = []
+        self.items: list[
+            steppe._engine.progress.StepStarted
+            | steppe._engine.progress.StepFinished
+            | steppe._engine.progress.RunFinished
+        ] = []
 
     def __call__(self, item: Any) -> None:
         self.items.append(item)
 
-    def finished(self) -> list[steppe.engine.progress.StepFinished]:
-        from steppe.engine.progress import StepFinished
+    def finished(self) -> list[steppe._engine.progress.StepFinished]:
+        from steppe._engine.progress import StepFinished
 
         return [i for i in self.items if isinstance(i, StepFinished)]
 

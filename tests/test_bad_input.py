@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 import steppe
-from steppe.engine.store import DatabaseError
-from steppe.serde import UnsupportedTypeError
+from steppe._core.serde import UnsupportedTypeError
+from steppe._engine.store import DatabaseError
 
 
 def test_handler_with_wrong_signature_is_refused_at_definition() -> None:
@@ -49,7 +49,9 @@ def test_duplicate_fn_id_is_refused() -> None:
 
 @pytest.mark.parametrize("name", ["", "   "])
 def test_trigger_with_empty_event_name_is_refused(name: str) -> None:
-    with pytest.raises(steppe.FunctionDefinitionError, match=r"TriggerEvent: the event name must be a non-empty string"):
+    with pytest.raises(
+        steppe.FunctionDefinitionError, match=r"TriggerEvent: the event name must be a non-empty string"
+    ):
         steppe.TriggerEvent(event=name)
 
 
@@ -127,7 +129,9 @@ async def test_a_database_held_by_another_engine_is_refused(tmp_path: Path) -> N
         pass
 
 
-async def test_a_step_declaring_an_unstorable_type_fails_at_once_naming_step_function_and_type(make_engine: Any) -> None:
+async def test_a_step_declaring_an_unstorable_type_fails_at_once_naming_step_function_and_type(
+    make_engine: Any,
+) -> None:
     client = steppe.Client("unstorable-type")
     calls: list[int] = []
 

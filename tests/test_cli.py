@@ -14,7 +14,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def test_run_prints_progress_on_stderr_and_output_on_stdout() -> None:
     result = CliRunner().invoke(
-        main, ["run", str(ROOT / "examples/parallel_steps.py") + ":fn", "--event", "my-event", "--data", '{"user_id": 7}']
+        main,
+        ["run", str(ROOT / "examples/parallel_steps.py") + ":fn", "--event", "my-event", "--data", '{"user_id": 7}'],
     )
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout) == {"user": {"id": "7", "status": "updated"}, "email_sent": True}

@@ -14,10 +14,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import steppe
-from steppe.core.driver import ErrorInfo, Interrupt, Memo, MemoData, MemoError, StepRequest
-from steppe.core.execute import Completed, Failed, Suspended, execute
-from steppe.core.ids import StepId, StepIdAllocator, hash_step_id
-from steppe.core.runtime import StepRuntime
+from steppe._core.execute import Completed, Failed, Suspended, execute
+from steppe._core.ids import StepId, StepIdAllocator, hash_step_id
+from steppe._core.outcomes import ErrorInfo, Interrupt, Memo, MemoData, MemoError
+from steppe._core.requests import StepRequest
+from steppe._core.runtime import StepRuntime
 
 
 class ScriptedDriver:
@@ -36,7 +37,14 @@ class ScriptedDriver:
 
 
 def context(client: steppe.Client) -> steppe.Context:
-    return steppe.Context(event=steppe.Event(name="go"), events=(steppe.Event(name="go"),), run_id="r", attempt=0, fn_id="f", logger=client.logger)
+    return steppe.Context(
+        event=steppe.Event(name="go"),
+        events=(steppe.Event(name="go"),),
+        run_id="r",
+        attempt=0,
+        fn_id="f",
+        logger=client.logger,
+    )
 
 
 def test_hashed_ids_match_the_protocol() -> None:
@@ -65,7 +73,7 @@ async def test_interrupts_pass_through_a_users_except_exception() -> None:
     async def f(ctx: steppe.Context, step: steppe.Step) -> str:
         try:
             return await step.run("a", lambda: "a")
-        except Exception as error:  # a user's broad handler must not see the engine's control flow
+        except Exception as error:  # noqa: BLE001 - a user's broad handler must not see the engine's control flow
             swallowed.append(error)
             return "swallowed"
 
@@ -81,7 +89,9 @@ async def test_parallel_reports_every_new_step_of_every_branch() -> None:
 
     @client.create_function(fn_id="f", trigger=steppe.TriggerEvent(event="go"))
     async def f(ctx: steppe.Context, step: steppe.Step) -> tuple[int, int, int]:
-        return await step.parallel((lambda: step.run("a", lambda: 1), lambda: step.run("b", lambda: 2), lambda: step.run("c", lambda: 3)))
+        return await step.parallel(
+            (lambda: step.run("a", lambda: 1), lambda: step.run("b", lambda: 2), lambda: step.run("c", lambda: 3))
+        )
 
     driver = ScriptedDriver({hash_step_id("b"): MemoData(2)})
     assert isinstance(await execute(f, context(client), driver), Suspended)
@@ -135,7 +145,11 @@ async def test_parallel_rejects_a_list_and_non_callables() -> None:
 
     outcome = await execute(f, context(client), ScriptedDriver())
     assert isinstance(outcome, Failed)
-    assert outcome.error.name == "TypeError" and "takes a tuple" in outcome.error.message and "wrap it in tuple(...)" in outcome.error.message
+    assert (
+        outcome.error.name == "TypeError"
+        and "takes a tuple" in outcome.error.message
+        and "wrap it in tuple(...)" in outcome.error.message
+    )
 
     @client.create_function(fn_id="g", trigger=steppe.TriggerEvent(event="go"))
     async def g(ctx: steppe.Context, step: steppe.Step) -> object:

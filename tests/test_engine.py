@@ -8,10 +8,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 import steppe
-from steppe.engine.progress import StepFinished, StepStarted
+from steppe._engine.progress import StepFinished, StepStarted
 from tests.conftest import Recorder
 
 
@@ -71,7 +69,11 @@ async def test_result_order_follows_callables_not_completion(make_engine: Any) -
     @client.create_function(fn_id="f", trigger=steppe.TriggerEvent(event="go"))
     async def f(ctx: steppe.Context, step: steppe.Step) -> tuple[int, int, int]:
         return await step.parallel(
-            (lambda: step.run("slow", after, 0.06, 1), lambda: step.run("mid", after, 0.03, 2), lambda: step.run("fast", after, 0.0, 3))
+            (
+                lambda: step.run("slow", after, 0.06, 1),
+                lambda: step.run("mid", after, 0.03, 2),
+                lambda: step.run("fast", after, 0.0, 3),
+            )
         )
 
     assert (await run_one(await make_engine(client))).output == (1, 2, 3)
@@ -112,7 +114,9 @@ async def test_completed_steps_do_not_run_again_after_restart(tmp_path: Path) ->
     assert calls == ["one", "two"]
 
 
-async def test_step_retries_with_backoff_then_succeeds(make_engine: Any, recorder: Recorder, clock: steppe.ManualClock) -> None:
+async def test_step_retries_with_backoff_then_succeeds(
+    make_engine: Any, recorder: Recorder, clock: steppe.ManualClock
+) -> None:
     client = steppe.Client("retries")
     attempts: list[int] = []
 
@@ -126,7 +130,9 @@ async def test_step_retries_with_backoff_then_succeeds(make_engine: Any, recorde
     async def f(ctx: steppe.Context, step: steppe.Step) -> str:
         return await step.run("flaky", flaky)
 
-    engine = await make_engine(client, clock=clock, listeners=[recorder], retry_policy=steppe.RetryPolicy(base=timedelta(seconds=10)))
+    engine = await make_engine(
+        client, clock=clock, listeners=[recorder], retry_policy=steppe.RetryPolicy(base=timedelta(seconds=10))
+    )
     result = await run_one(engine)
     assert result.output == "ok"
     finished = recorder.finished()
@@ -138,7 +144,9 @@ async def test_step_retries_with_backoff_then_succeeds(make_engine: Any, recorde
     assert timedelta(seconds=10) <= delays[1] <= timedelta(seconds=20)
 
 
-async def test_exhausted_step_raises_step_error_that_user_code_can_catch(make_engine: Any, clock: steppe.ManualClock) -> None:
+async def test_exhausted_step_raises_step_error_that_user_code_can_catch(
+    make_engine: Any, clock: steppe.ManualClock
+) -> None:
     client = steppe.Client("exhausted")
     attempts: list[int] = []
 
@@ -177,7 +185,9 @@ async def test_non_retriable_error_stops_at_once(make_engine: Any, clock: steppe
     assert len(attempts) == 1
 
 
-async def test_retry_after_error_sets_the_delay(make_engine: Any, recorder: Recorder, clock: steppe.ManualClock) -> None:
+async def test_retry_after_error_sets_the_delay(
+    make_engine: Any, recorder: Recorder, clock: steppe.ManualClock
+) -> None:
     client = steppe.Client("retry-after")
     attempts: list[int] = []
 
@@ -197,7 +207,9 @@ async def test_retry_after_error_sets_the_delay(make_engine: Any, recorder: Reco
     assert first.will_retry_at is not None and first.will_retry_at - first.at == timedelta(minutes=7)
 
 
-async def test_function_body_errors_are_retried_with_memoized_steps(make_engine: Any, clock: steppe.ManualClock) -> None:
+async def test_function_body_errors_are_retried_with_memoized_steps(
+    make_engine: Any, clock: steppe.ManualClock
+) -> None:
     client = steppe.Client("body-retry")
     step_calls: list[int] = []
     body_attempts: list[int] = []
@@ -348,7 +360,9 @@ async def test_sync_function_with_sync_steps(make_engine: Any) -> None:
     def f(ctx: steppe.Context, step: steppe.StepSync) -> int:
         total = step.run("add", add, 1, 2)
         step.sleep("nap", timedelta(seconds=1))
-        doubled, tripled = step.parallel((lambda: step.run("x2", add, total, total), lambda: step.run("x3", add, total, 2 * total)))
+        doubled, tripled = step.parallel(
+            (lambda: step.run("x2", add, total, total), lambda: step.run("x3", add, total, 2 * total))
+        )
         return doubled + tripled
 
     assert (await run_one(await make_engine(client, clock=steppe.ManualClock(auto_advance=True)))).output == 15
@@ -462,7 +476,9 @@ async def test_runs_of_functions_this_engine_lacks_are_left_as_stored(tmp_path: 
         assert (await engine.wait(run_id, timeout=5)).output == "woke"
 
 
-async def test_on_failure_handler_runs_with_the_failed_run_and_its_error(make_engine: Any, clock: steppe.ManualClock) -> None:
+async def test_on_failure_handler_runs_with_the_failed_run_and_its_error(
+    make_engine: Any, clock: steppe.ManualClock
+) -> None:
     client = steppe.Client("failures")
     seen: list[dict[str, Any]] = []
 

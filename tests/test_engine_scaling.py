@@ -21,9 +21,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import steppe
-from steppe.core.driver import Memo
-from steppe.core.ids import StepId
-from steppe.engine.driver import EmbeddedDriver
+from steppe._core.ids import StepId
+from steppe._core.outcomes import Memo
+from steppe._engine.embedded_driver import EmbeddedDriver
 
 Shape = Literal["async handlers", "sync handlers", "StepSync body", "parallel groups"]
 SHAPES: tuple[Shape, ...] = ("async handlers", "sync handlers", "StepSync body", "parallel groups")
@@ -171,7 +171,11 @@ async def test_replay_every_step_replays_the_body_after_each_new_step(make_engin
 
 
 @settings(max_examples=20, deadline=None)
-@given(n=st.integers(min_value=0, max_value=40), shape=st.sampled_from(SHAPES), replay=st.sampled_from(("on_restart", "every_step")))
+@given(
+    n=st.integers(min_value=0, max_value=40),
+    shape=st.sampled_from(SHAPES),
+    replay=st.sampled_from(("on_restart", "every_step")),
+)
 def test_body_passes_and_lookups_follow_the_replay_mode_for_any_n(n: int, shape: Shape, replay: Replay) -> None:
     tally = Tally()
 

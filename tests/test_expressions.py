@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from steppe.engine.expressions import Expression, ExpressionError, compile_expression
+from steppe._core.expressions import Expression, ExpressionError, compile_expression
 
 SIGNUP: dict[str, object] = {
     "name": "app/signup",
@@ -32,9 +32,7 @@ def paid(**data: object) -> dict[str, object]:
     return {"name": "app/paid", "data": data, "id": "01HPAID", "ts": 1_700_000_001_000}
 
 
-def matches(
-    source: str, incoming: Mapping[str, object], event: Mapping[str, object] = SIGNUP
-) -> bool:
+def matches(source: str, incoming: Mapping[str, object], event: Mapping[str, object] = SIGNUP) -> bool:
     return compile_expression(source).matches(event=event, incoming=incoming)
 
 
@@ -162,9 +160,7 @@ def test_missing_top_level_keys_are_missing_fields() -> None:
         (2**70, 2.0**70, True),  # integers beyond int64 are read as doubles
     ],
 )
-def test_equality_across_types(
-    incoming_value: object, event_value: object, expected: bool
-) -> None:
+def test_equality_across_types(incoming_value: object, event_value: object, expected: bool) -> None:
     event = {"name": "app/signup", "data": {"x": event_value}}
     source_eq = "async.data.x == event.data.x"
     source_ne = "async.data.x != event.data.x"
@@ -276,9 +272,7 @@ def test_unsupported_functions_are_rejected(source: str, complaint: str) -> None
         ("{'a': true}", "a map"),
     ],
 )
-def test_an_obviously_non_boolean_expression_fails_at_compile_time(
-    source: str, description: str
-) -> None:
+def test_an_obviously_non_boolean_expression_fails_at_compile_time(source: str, description: str) -> None:
     with pytest.raises(ExpressionError) as raised:
         compile_expression(source)
     assert str(raised.value) == f"if_exp {source!r} must be a boolean condition, not {description}"
@@ -339,9 +333,7 @@ _unique = itertools.count()
 def test_the_same_source_is_parsed_once(monkeypatch: pytest.MonkeyPatch) -> None:
     parsed: list[str] = []
     # getattr: celpy's own annotation of compile() leaves lark's tree type unparameterised.
-    original_compile: Callable[[celpy.Environment, str], object] = getattr(
-        celpy.Environment, "compile"
-    )
+    original_compile: Callable[[celpy.Environment, str], object] = celpy.Environment.compile
 
     def counting_compile(self: celpy.Environment, text: str) -> object:
         parsed.append(text)
@@ -358,13 +350,8 @@ def test_the_same_source_is_parsed_once(monkeypatch: pytest.MonkeyPatch) -> None
 
 def test_importing_the_module_leaves_the_recursion_limit_alone() -> None:
     # celpy.Environment() sets the interpreter-wide limit to 2500; we must undo that.
-    script = (
-        "import sys; sys.setrecursionlimit(1234); "
-        "import steppe.engine.expressions; print(sys.getrecursionlimit())"
-    )
-    completed = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, check=True
-    )
+    script = "import sys; sys.setrecursionlimit(1234); import steppe._core.expressions; print(sys.getrecursionlimit())"
+    completed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert completed.stdout.strip() == "1234"
 
 
@@ -381,13 +368,9 @@ CORRELATE = compile_expression("async.data.x == event.data.x")
 
 
 @given(incoming_value=json_scalars, event_value=json_scalars)
-def test_correlation_matches_exactly_when_values_are_equal(
-    incoming_value: object, event_value: object
-) -> None:
+def test_correlation_matches_exactly_when_values_are_equal(incoming_value: object, event_value: object) -> None:
     event = {"name": "app/signup", "data": {"x": event_value}}
-    assert CORRELATE.matches(event=event, incoming=paid(x=incoming_value)) is (
-        incoming_value == event_value
-    )
+    assert CORRELATE.matches(event=event, incoming=paid(x=incoming_value)) is (incoming_value == event_value)
 
 
 @given(value=json_scalars)
@@ -404,19 +387,14 @@ numbers = st.one_of(
 
 
 @given(incoming_value=numbers, event_value=numbers)
-def test_numbers_order_by_value_across_int_and_double(
-    incoming_value: float, event_value: float
-) -> None:
+def test_numbers_order_by_value_across_int_and_double(incoming_value: float, event_value: float) -> None:
     event = {"name": "app/signup", "data": {"x": event_value}}
-    assert ORDERED.matches(event=event, incoming=paid(x=incoming_value)) is (
-        incoming_value < event_value
-    )
+    assert ORDERED.matches(event=event, incoming=paid(x=incoming_value)) is (incoming_value < event_value)
 
 
 json_values = st.recursive(
     st.none() | st.booleans() | json_scalars,
-    lambda children: st.lists(children, max_size=3)
-    | st.dictionaries(st.text(max_size=5), children, max_size=3),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=5), children, max_size=3),
     max_leaves=10,
 )
 

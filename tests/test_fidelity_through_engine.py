@@ -41,7 +41,10 @@ def test_parallel_step_outputs_survive_storage_and_replay(data: st.DataObject, f
     @client.create_function(fn_id="f", trigger=steppe.TriggerEvent(event="go"))
     async def f(ctx: steppe.Context, step: steppe.Step) -> None:
         a, b = await step.parallel(
-            (lambda: step.run("first", returning(first[0], first_value)), lambda: step.run("second", returning(second[0], second_value)))
+            (
+                lambda: step.run("first", returning(first[0], first_value)),
+                lambda: step.run("second", returning(second[0], second_value)),
+            )
         )
         after = await step.run("after-parallel", returning(first[0], first_value))
         seen.append((a, b))

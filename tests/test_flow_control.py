@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 import steppe
-from steppe.engine.progress import RunFinished
-from steppe.errors import FunctionDefinitionError, StepError
+from steppe._core.errors import FunctionDefinitionError, StepError
+from steppe._engine.progress import RunFinished
 from steppe.options import (
     BatchEvents,
     Cancel,
@@ -92,7 +92,7 @@ async def test_an_invalid_key_expression_is_refused_naming_the_function(tmp_path
     async def f(ctx: steppe.Context, step: steppe.Step) -> None:
         return None
 
-    with pytest.raises(FunctionDefinitionError, match="'bad-key-f'.*concurrency key"):
+    with pytest.raises(FunctionDefinitionError, match=r"'bad-key-f'.*concurrency key"):
         async with steppe.Engine(client, database=tmp_path / "x.db"):
             pass
 
@@ -107,9 +107,7 @@ async def test_concurrency_limits_step_handlers_across_runs_and_parallel_branche
     @client.create_function(fn_id="f", trigger=GO, concurrency=Concurrency(limit=3))
     async def f(ctx: steppe.Context, step: steppe.Step) -> int:
         await step.run("first", seen.occupy, "all")
-        parts = await step.parallel(
-            tuple((lambda i=i: step.run(f"branch-{i}", seen.occupy, "all")) for i in range(4))
-        )
+        parts = await step.parallel(tuple((lambda i=i: step.run(f"branch-{i}", seen.occupy, "all")) for i in range(4)))
         return len(parts)
 
     engine = await make_engine(client)

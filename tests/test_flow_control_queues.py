@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 import steppe
-from steppe.engine.progress import RunFinished
-from steppe.errors import FunctionDefinitionError
+from steppe._core.errors import FunctionDefinitionError
+from steppe._engine.progress import RunFinished
 from steppe.options import BatchEvents, Debounce, Throttle
 
 GO = steppe.TriggerEvent(event="go")
@@ -173,7 +173,7 @@ async def test_batch_events_and_debounce_together_are_refused(tmp_path: Path) ->
         batch_events=BatchEvents(max_size=2, timeout=timedelta(seconds=5)),
         debounce=Debounce(period=timedelta(seconds=5)),
     )
-    with pytest.raises(FunctionDefinitionError, match="'both-f'.*batch_events and debounce"):
+    with pytest.raises(FunctionDefinitionError, match=r"'both-f'.*batch_events and debounce"):
         async with steppe.Engine(client, database=tmp_path / "both.db"):
             pass
 
@@ -226,7 +226,12 @@ async def test_a_throttled_start_survives_an_engine_restart(tmp_path: Path) -> N
 
 async def test_held_options_are_not_warned_about(make_engine: Any, caplog: pytest.LogCaptureFixture) -> None:
     client = steppe.Client("quiet")
-    _recorder(client, Runs(), debounce=Debounce(period=timedelta(seconds=5)), throttle=Throttle(limit=1, period=timedelta(minutes=1)))
+    _recorder(
+        client,
+        Runs(),
+        debounce=Debounce(period=timedelta(seconds=5)),
+        throttle=Throttle(limit=1, period=timedelta(minutes=1)),
+    )
     with caplog.at_level(logging.WARNING, logger="steppe.engine"):
         await make_engine(client)
     assert [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING] == []

@@ -33,7 +33,7 @@ async def test_embedded_replays_do_not_repeat_log_lines(caplog: pytest.LogCaptur
     assert result.output == 3
     assert logged(caplog, "quiet-replay") == ["starting", "after one", "after two"]
     record = next(r for r in caplog.records if r.name == "test.quiet-replay")
-    assert getattr(record, "run_id") == result.run_id and getattr(record, "fn_id") == "quiet-replay-f"
+    assert record.run_id == result.run_id and record.fn_id == "quiet-replay-f"
 
 
 async def test_http_calls_log_only_what_is_new(caplog: pytest.LogCaptureFixture) -> None:

@@ -1,4 +1,4 @@
-"""Step outputs survive JSON storage as exactly their declared type (steppe.serde)."""
+"""Step outputs survive JSON storage as exactly their declared type (steppe._core.serde)."""
 
 from __future__ import annotations
 
@@ -22,8 +22,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typing_extensions import TypedDict
 
-from steppe import serde
-from steppe.serde import (
+from steppe._core import serde
+from steppe._core.serde import (
     UNTYPED,
     Codec,
     JsonValue,
@@ -99,7 +99,7 @@ def assert_same(expected: object, actual: object, path: str = "value") -> None:
 # --------------------------------------------------------------------------------------------------
 
 
-class Color(str, enum.Enum):
+class Color(str, enum.Enum):  # noqa: UP042 - the str mixin form users write, not StrEnum
     RED = "red"
     GREEN = "green"
 
@@ -136,9 +136,7 @@ fixed_offsets = st.builds(
     dt.timezone, st.integers(min_value=-23 * 60 - 59, max_value=23 * 60 + 59).map(lambda m: dt.timedelta(minutes=m))
 )
 # pydantic writes UTC offsets to the minute; zones only had offsets with seconds before 1972 (local mean time).
-aware_datetimes = st.datetimes(
-    min_value=dt.datetime(1972, 1, 1), timezones=st.one_of(fixed_offsets, st.timezones())
-)
+aware_datetimes = st.datetimes(min_value=dt.datetime(1972, 1, 1), timezones=st.one_of(fixed_offsets, st.timezones()))
 
 HASHABLE_SCALARS: list[Spec] = [
     (int, st.integers()),
@@ -170,7 +168,7 @@ SCALARS: list[Spec] = [
     (bool | int | float | str | None, st.one_of(st.booleans(), st.integers(), st.floats(0, 1), st.text(), st.none())),
     (dt.datetime | int, st.one_of(st.datetimes(), st.integers())),
     (Decimal | float, st.one_of(st.decimals(allow_nan=False, allow_infinity=False), st.floats(0, 1))),
-    (Optional[uuid.UUID], st.one_of(st.uuids(), st.none())),
+    (Optional[uuid.UUID], st.one_of(st.uuids(), st.none())),  # noqa: UP045 - the spelling under test
 ]
 
 _class_names = iter(f"Generated{index}" for index in range(10**9))
@@ -272,7 +270,10 @@ def test_json_text_path_matches_the_json_data_path(data: st.DataObject, spec: Sp
 
 
 @GENERATED
-@given(data=st.data(), members=st.lists(st.recursive(st.sampled_from(SCALARS), containers, max_leaves=2), min_size=2, max_size=3))
+@given(
+    data=st.data(),
+    members=st.lists(st.recursive(st.sampled_from(SCALARS), containers, max_leaves=2), min_size=2, max_size=3),
+)
 def test_a_union_is_either_refused_up_front_or_comes_back_as_the_same_member(
     data: st.DataObject, members: list[Spec]
 ) -> None:
@@ -501,7 +502,7 @@ Dangling = dataclasses.make_dataclass("Dangling", [("other", "Undefined")])
         (list[int] | tuple[int, ...], "union members"),
         (set[int] | list[int], "union members"),
         (Level | int, "union members"),
-        (Optional[Maybe], "union members"),
+        (Optional[Maybe], "union members"),  # noqa: UP045 - the spelling under test
         (dict[str, int] | Reading, "union members"),
         (UserV1 | UserV2, "union members"),
         (list[str | Decimal], "union members"),
@@ -540,7 +541,7 @@ def test_recursive_types_round_trip() -> None:
 # --------------------------------------------------------------------------------------------------
 
 
-untyped: Callable[[object], object] = lambda x: x  # a lambda carries no annotations at runtime
+untyped: Callable[[object], object] = lambda x: x  # noqa: E731 - a lambda carries no annotations at runtime
 
 
 def test_an_unannotated_handler_gets_plain_json_back() -> None:

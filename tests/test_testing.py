@@ -31,7 +31,9 @@ async def test_every_step_replays_from_storage_with_declared_types() -> None:
 
     @client.create_function(fn_id="f", trigger=steppe.TriggerEvent(event="go"))
     async def f(ctx: steppe.Context, step: steppe.Step) -> int:
-        reading, numbers = await step.parallel((lambda: step.run("reading", take_reading), lambda: step.run("pair", pair)))
+        reading, numbers = await step.parallel(
+            (lambda: step.run("reading", take_reading), lambda: step.run("pair", pair))
+        )
         await step.sleep("rest", timedelta(days=3))
         seen.append((type(reading), type(reading.values), type(numbers)))
         return sum(reading.values) + numbers[0]
@@ -56,7 +58,9 @@ async def test_stubs_replace_steps() -> None:
         return f"{receipt} / {'no reply' if reply is None else reply.data['text']}"
 
     result = await run_function(
-        f, steppe.Event(name="go"), stubs={"charge": "receipt-1", "reply": steppe.Event(name="answered", data={"text": "yes"})}
+        f,
+        steppe.Event(name="go"),
+        stubs={"charge": "receipt-1", "reply": steppe.Event(name="answered", data={"text": "yes"})},
     )
     assert result.output == "receipt-1 / yes"
 

@@ -91,7 +91,10 @@ async def test_wait_for_a_typed_event_returns_the_model(make_engine: Any) -> Non
     @client.create_function(fn_id="f", trigger=SignupEvent)
     async def f(ctx: steppe.Context[Signup], step: steppe.Step) -> str:
         confirmed = await step.wait_for_event(
-            "confirm", event=ConfirmationEvent, if_exp="async.data.user_id == event.data.user_id", timeout=timedelta(hours=1)
+            "confirm",
+            event=ConfirmationEvent,
+            if_exp="async.data.user_id == event.data.user_id",
+            timeout=timedelta(hours=1),
         )
         assert confirmed is None or isinstance(confirmed.data, Confirmation)
         return "timeout" if confirmed is None else confirmed.data.via

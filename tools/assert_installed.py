@@ -17,7 +17,15 @@ from collections.abc import Sequence
 from pathlib import Path
 
 # Modules whose stub must ship next to the module in the wheel: the API the typing tests exercise.
-REQUIRED_STUBS = ("__init__.pyi", "core/step.pyi", "core/calls.pyi", "events.pyi", "function.pyi", "context.pyi", "client.pyi")
+REQUIRED_STUBS = (
+    "__init__.pyi",
+    "core/step.pyi",
+    "core/calls.pyi",
+    "events.pyi",
+    "function.pyi",
+    "context.pyi",
+    "client.pyi",
+)
 
 
 def check(package: str) -> list[str]:
@@ -27,7 +35,9 @@ def check(package: str) -> list[str]:
     site_packages = {Path(sysconfig.get_paths()[key]).resolve() for key in ("purelib", "platlib")}
     failures: list[str] = []
     if location.parent not in site_packages:
-        failures.append(f"{package} imports from {location}, not from site-packages ({', '.join(map(str, sorted(site_packages)))})")
+        failures.append(
+            f"{package} imports from {location}, not from site-packages ({', '.join(map(str, sorted(site_packages)))})"
+        )
     if "src" in location.parts:
         failures.append(f"{package} imports from a source tree: {location}")
     if not (location / "py.typed").is_file():

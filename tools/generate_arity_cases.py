@@ -65,7 +65,13 @@ def _parallel_call(arity: int, sync: bool) -> list[str]:
     call = "step.parallel(" if sync else "await step.parallel("
     if arity == 0:
         return [f"    result = {call}())"]
-    return [f"    result = {call}", "        (", *(f"            {e}" for e in _elements(arity, sync)), "        )", "    )"]
+    return [
+        f"    result = {call}",
+        "        (",
+        *(f"            {e}" for e in _elements(arity, sync)),
+        "        )",
+        "    )",
+    ]
 
 
 def _exact(arity: int) -> str:
@@ -202,7 +208,9 @@ def _compare(path: Path, new: str) -> bool:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--check", action="store_true", help="write nothing; print a diff and exit 1 if a file is stale")
+    parser.add_argument(
+        "--check", action="store_true", help="write nothing; print a diff and exit 1 if a file is stale"
+    )
     args = parser.parse_args(argv)
     check: bool = args.check
     n = max_arity()

@@ -36,9 +36,7 @@ STEP_SYNC_BLOCK = "parallel overloads for StepSync"
 KNOWN_BLOCKS = (TYPE_VARIABLES_BLOCK, STEP_BLOCK, STEP_SYNC_BLOCK)
 
 _MARKER_LINE = re.compile(
-    r"^(?P<indent>[ \t]*)# (?P<edge>BEGIN|END) GENERATED: (?P<name>.+?) "
-    + re.escape(MARKER_SOURCE)
-    + r"\s*$"
+    r"^(?P<indent>[ \t]*)# (?P<edge>BEGIN|END) GENERATED: (?P<name>.+?) " + re.escape(MARKER_SOURCE) + r"\s*$"
 )
 
 
@@ -162,13 +160,9 @@ def regenerate(text: str, max_arity: int, source_name: str = "<text>") -> str:
         open_block = None
         blocks_seen += 1
     if open_block is not None:
-        raise GeneratedBlockError(
-            f"{source_name}:{open_block[2]}: block {open_block[0]!r} has no END marker"
-        )
+        raise GeneratedBlockError(f"{source_name}:{open_block[2]}: block {open_block[0]!r} has no END marker")
     if blocks_seen == 0:
-        raise GeneratedBlockError(
-            f"{source_name}: no '# BEGIN GENERATED: ... {MARKER_SOURCE}' markers found"
-        )
+        raise GeneratedBlockError(f"{source_name}: no '# BEGIN GENERATED: ... {MARKER_SOURCE}' markers found")
     return "\n".join(out) + "\n"
 
 
@@ -192,9 +186,7 @@ def _arity(value: str) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description="Regenerate the marked `parallel` overload blocks in FILE..."
-    )
+    parser = argparse.ArgumentParser(description="Regenerate the marked `parallel` overload blocks in FILE...")
     parser.add_argument("files", nargs="+", type=Path, metavar="FILE")
     parser.add_argument(
         "--check",
@@ -205,8 +197,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--max-arity",
         type=_arity,
         default=MAX_ARITY,
-        help=f"highest arity with its own overload (default {MAX_ARITY}; "
-        "other values are for benchmarks/typecheck)",
+        help=f"highest arity with its own overload (default {MAX_ARITY}; other values are for benchmarks/typecheck)",
     )
     args = parser.parse_args(argv)
     files: list[Path] = args.files

@@ -242,7 +242,9 @@ def _parameters(arguments: ast.arguments) -> list[str]:
         parts.append(_parameter(arguments.vararg, None, "*"))
     elif arguments.kwonlyargs:
         parts.append("*")
-    parts += [_parameter(arg, default) for arg, default in zip(arguments.kwonlyargs, arguments.kw_defaults, strict=True)]
+    parts += [
+        _parameter(arg, default) for arg, default in zip(arguments.kwonlyargs, arguments.kw_defaults, strict=True)
+    ]
     if arguments.kwarg is not None:
         parts.append(_parameter(arguments.kwarg, None, "**"))
     return parts
@@ -291,7 +293,9 @@ def _is_generator(node: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
 
 
 def _is_overload(node: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
-    return any(ast.unparse(d) in {"overload", "typing.overload", "typing_extensions.overload"} for d in node.decorator_list)
+    return any(
+        ast.unparse(d) in {"overload", "typing.overload", "typing_extensions.overload"} for d in node.decorator_list
+    )
 
 
 def _without_overload_implementations(body: Iterable[ast.stmt]) -> Iterator[ast.stmt]:
@@ -331,7 +335,11 @@ def _self_attributes(node: ast.ClassDef) -> dict[str, ast.expr | None]:
             elif isinstance(statement, ast.AnnAssign):
                 targets, annotation = [statement.target], statement.annotation
             for target in targets:
-                if isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name) and target.value.id == self_name:
+                if (
+                    isinstance(target, ast.Attribute)
+                    and isinstance(target.value, ast.Name)
+                    and target.value.id == self_name
+                ):
                     if annotation is not None or target.attr not in found:
                         found[target.attr] = annotation
     return found
@@ -392,7 +400,9 @@ class ModuleStub:
 
     def _all_names(self) -> set[str]:
         for node in self.source.body:
-            if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "__all__" for t in node.targets):
+            if isinstance(node, ast.Assign) and any(
+                isinstance(t, ast.Name) and t.id == "__all__" for t in node.targets
+            ):
                 value: object = ast.literal_eval(node.value)
                 if isinstance(value, list | tuple):
                     items = cast(Sequence[object], value)
@@ -406,9 +416,13 @@ class ModuleStub:
                 if ast.unparse(node.test) in {"TYPE_CHECKING", "typing.TYPE_CHECKING"}:
                     yield from self._flatten(node.body)
                     continue
-                raise StubError(f"{self.where(node)}: a module-level `if {ast.unparse(node.test)}:` needs a rule in the generator")
+                raise StubError(
+                    f"{self.where(node)}: a module-level `if {ast.unparse(node.test)}:` needs a rule in the generator"
+                )
             if isinstance(node, ast.Try | ast.For | ast.While | ast.With | ast.AsyncWith | ast.AsyncFor | ast.Match):
-                raise StubError(f"{self.where(node)}: a module-level {type(node).__name__} needs a rule in the generator")
+                raise StubError(
+                    f"{self.where(node)}: a module-level {type(node).__name__} needs a rule in the generator"
+                )
             yield node
 
     def _module_statement(self, node: ast.stmt) -> None:
@@ -437,7 +451,11 @@ class ModuleStub:
             head = _annotation_head(node.annotation)
             if head == "TypeAlias" and node.value is not None:
                 self._declare(name, [f"{name}: {ast.unparse(node.annotation)} = {ast.unparse(node.value)}"])
-            elif ast.unparse(node.annotation) in {"Final", "typing.Final"} and node.value is not None and _simple_default(node.value):
+            elif (
+                ast.unparse(node.annotation) in {"Final", "typing.Final"}
+                and node.value is not None
+                and _simple_default(node.value)
+            ):
                 self._declare(name, [f"{name}: {ast.unparse(node.annotation)} = {ast.unparse(node.value)}"])
             elif ast.unparse(node.annotation) in {"Final", "typing.Final"}:
                 rendered = render_type(_inferred(names, name, self.where(node)), self.imports, self.where(node))
@@ -452,7 +470,10 @@ class ModuleStub:
             if isinstance(target, ast.Name) and _call_name(node.value) in _DECLARING_CALLS:
                 if _call_name(node.value) in _TYPE_VARIABLES and not target.id.startswith("_"):
                     # Public type variables leak into the API (and confuse stubtest): name them `_T` in the source.
-                    print(f"generate_stubs: warning: {self.where(node)}: type variable {target.id!r} is public", file=sys.stderr)
+                    print(
+                        f"generate_stubs: warning: {self.where(node)}: type variable {target.id!r} is public",
+                        file=sys.stderr,
+                    )
                 self._declare(target.id, [f"{target.id} = {ast.unparse(node.value)}"])
                 continue
             for name_node in ast.walk(target):
@@ -474,7 +495,14 @@ class ModuleStub:
                     self._declare(name, [])
                     continue
                 final = var is not None and var.is_final
-                self._declare(name, [f"{name}: {self.imports.local_name('typing', 'Final')}[{rendered}]" if final else f"{name}: {rendered}"])
+                self._declare(
+                    name,
+                    [
+                        f"{name}: {self.imports.local_name('typing', 'Final')}[{rendered}]"
+                        if final
+                        else f"{name}: {rendered}"
+                    ],
+                )
 
     # -- classes ---------------------------------------------------------------------------------
 
@@ -612,7 +640,9 @@ def render_stubs() -> dict[Path, str]:
     for path in paths:
         module = _module_name(path)
         source = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
-        stub = ModuleStub(module=module, source=source, tree=trees[module], imports=ImportTable.of(module, trees[module]))
+        stub = ModuleStub(
+            module=module, source=source, tree=trees[module], imports=ImportTable.of(module, trees[module])
+        )
         stubs[path.relative_to(SOURCE).with_suffix(".pyi")] = stub.build()
     return stubs
 
@@ -623,7 +653,9 @@ def _existing() -> dict[Path, str]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Generate stubs/steppe/**.pyi from src/steppe.")
-    parser.add_argument("--check", action="store_true", help="write nothing; print a diff and exit 1 if the stubs are stale")
+    parser.add_argument(
+        "--check", action="store_true", help="write nothing; print a diff and exit 1 if the stubs are stale"
+    )
     args = parser.parse_args(argv)
     check: bool = args.check
     try:
@@ -643,7 +675,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             sys.stdout.write("".join(diff))
         if stale:
-            print(f"generate_stubs: {len(stale)} stub file(s) are stale; run python tools/generate_stubs.py", file=sys.stderr)
+            print(
+                f"generate_stubs: {len(stale)} stub file(s) are stale; run python tools/generate_stubs.py",
+                file=sys.stderr,
+            )
         return 1 if stale else 0
     for path in stale:
         target = STUBS / path

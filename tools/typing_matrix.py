@@ -43,7 +43,12 @@ CHECKERS = ("pyright", "mypy", "pyrefly", "ty")
 _CASE = re.compile(r"^\s*# case(?P<reject>\[reject\])?: (?P<name>\S.*?)\s*$")
 _IGNORE = re.compile(r"\s*# (?P<tool>type|pyright): ignore\[(?P<codes>[^\]]*)\]")
 # How each checker names a failed assert_type, and how it spells the inferred type in the message.
-_ASSERT_CODES = {"pyright": "reportAssertTypeFailure", "mypy": "assert-type", "pyrefly": "assert-type", "ty": "type-assertion-failure"}
+_ASSERT_CODES = {
+    "pyright": "reportAssertTypeFailure",
+    "mypy": "assert-type",
+    "pyrefly": "assert-type",
+    "ty": "type-assertion-failure",
+}
 
 Status = Literal["ok", "gap", "error", "rejected", "missed"]
 
@@ -85,7 +90,11 @@ def _statement_end(tree: ast.Module, line: int) -> tuple[int, str | None]:
     """Last line of the statement (or decorator) starting at `line`, and its assert_type's type if any."""
     best: ast.stmt | ast.expr | None = None
     for node in ast.walk(tree):
-        if isinstance(node, ast.stmt) and node.lineno == line and not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+        if (
+            isinstance(node, ast.stmt)
+            and node.lineno == line
+            and not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
+        ):
             best = node
             break
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
@@ -111,7 +120,10 @@ def collect_cases(path: Path) -> list[Case]:
         match = _CASE.match(line)
         if match is None:
             continue
-        target = next((i for i in range(index + 1, len(lines)) if lines[i].strip() and not lines[i].lstrip().startswith("#")), None)
+        target = next(
+            (i for i in range(index + 1, len(lines)) if lines[i].strip() and not lines[i].lstrip().startswith("#")),
+            None,
+        )
         if target is None:
             raise MatrixError(f"{path.name}:{index + 1}: case {match['name']!r} has no statement after it")
         try:
@@ -125,10 +137,20 @@ def collect_cases(path: Path) -> list[Case]:
                 ignores[tool] |= {code.strip() for code in found["codes"].split(",")}
             covered.add(number)
         cases.append(
-            Case(path.name, match["name"], bool(match["reject"]), target + 1, end, expected, {k: frozenset(v) for k, v in ignores.items()})
+            Case(
+                path.name,
+                match["name"],
+                bool(match["reject"]),
+                target + 1,
+                end,
+                expected,
+                {k: frozenset(v) for k, v in ignores.items()},
+            )
         )
     for number, line in enumerate(lines, start=1):
-        if number not in covered and ("assert_type(" in line and not line.lstrip().startswith(("from", "import")) or _IGNORE.search(line)):
+        if number not in covered and (
+            ("assert_type(" in line and not line.lstrip().startswith(("from", "import"))) or _IGNORE.search(line)
+        ):
             raise MatrixError(f"{path.name}:{number}: an assert_type or expected error outside any `# case:`")
     names = Counter(case.name for case in cases)
     duplicated = [name for name, count in names.items() if count > 1]
@@ -158,7 +180,9 @@ def stripped_copy(target: Path) -> Path:
 def _run(command: Sequence[str], cwd: Path) -> str:
     completed = subprocess.run(list(command), cwd=cwd, capture_output=True, text=True, check=False)
     if not completed.stdout.strip():
-        raise MatrixError(f"{command[0]} printed nothing (exit {completed.returncode}): {completed.stderr.strip()[:2000]}")
+        raise MatrixError(
+            f"{command[0]} printed nothing (exit {completed.returncode}): {completed.stderr.strip()[:2000]}"
+        )
     return completed.stdout
 
 
@@ -170,7 +194,19 @@ def _tool(name: str) -> str:
 
 
 def run_pyright(work: Path) -> list[Diagnostic]:
-    out = _run([sys.executable, "-m", "pyright", "-p", "typing_tests/pyrightconfig.json", "--pythonpath", sys.executable, "--outputjson"], work)
+    out = _run(
+        [
+            sys.executable,
+            "-m",
+            "pyright",
+            "-p",
+            "typing_tests/pyrightconfig.json",
+            "--pythonpath",
+            sys.executable,
+            "--outputjson",
+        ],
+        work,
+    )
     report = cast(dict[str, Any], json.loads(out))
     return [
         Diagnostic(Path(d["file"]).name, d["range"]["start"]["line"] + 1, d.get("rule", ""), d["message"])
@@ -181,7 +217,18 @@ def run_pyright(work: Path) -> list[Diagnostic]:
 
 def run_mypy(work: Path) -> list[Diagnostic]:
     cache = work / ".mypy_cache"
-    command = [sys.executable, "-m", "mypy", "--config-file", "typing_tests/mypy.ini", "--cache-dir", str(cache), "--output", "json", "typing_tests"]
+    command = [
+        sys.executable,
+        "-m",
+        "mypy",
+        "--config-file",
+        "typing_tests/mypy.ini",
+        "--cache-dir",
+        str(cache),
+        "--output",
+        "json",
+        "typing_tests",
+    ]
     completed = subprocess.run(command, cwd=work, capture_output=True, text=True, check=False)
     if completed.returncode not in (0, 1):
         raise MatrixError(f"mypy failed (exit {completed.returncode}): {completed.stderr.strip()[:2000]}")
@@ -223,7 +270,12 @@ def run_ty(work: Path) -> list[Diagnostic]:
     ]
 
 
-RUNNERS: dict[str, Callable[[Path], list[Diagnostic]]] = {"pyright": run_pyright, "mypy": run_mypy, "pyrefly": run_pyrefly, "ty": run_ty}
+RUNNERS: dict[str, Callable[[Path], list[Diagnostic]]] = {
+    "pyright": run_pyright,
+    "mypy": run_mypy,
+    "pyrefly": run_pyrefly,
+    "ty": run_ty,
+}
 PACKAGES = {"pyright": "pyright", "mypy": "mypy", "pyrefly": "pyrefly", "ty": "ty"}
 
 
@@ -339,16 +391,31 @@ def render(
         lines.append(
             f"| {checker} | {counts['ok']} | {counts['gap']} | {counts['error']} | {counts['rejected']} | {counts['missed']} |"
         )
-    lines += ["", f"{len(cases)} cases ({sum(c.reject for c in cases)} of them `reject`) in {len({c.file for c in cases})} files.", ""]
+    lines += [
+        "",
+        f"{len(cases)} cases ({sum(c.reject for c in cases)} of them `reject`) in {len({c.file for c in cases})} files.",
+        "",
+    ]
     if stray:
         lines += ["## Diagnostics outside any case", "", "| checker | where | code | message |", "|---|---|---|---|"]
-        lines += [f"| {c} | {d.file}:{d.line} | {d.code} | {_code(d.message.splitlines()[0][:160])} |" for c, d in stray]
+        lines += [
+            f"| {c} | {d.file}:{d.line} | {d.code} | {_code(d.message.splitlines()[0][:160])} |" for c, d in stray
+        ]
         lines.append("")
     for file in sorted({case.file for case in cases}):
-        lines += [f"## {file}", "", "| case | expected | " + " | ".join(CHECKERS) + " |", "|---|---|" + "---|" * len(CHECKERS)]
+        lines += [
+            f"## {file}",
+            "",
+            "| case | expected | " + " | ".join(CHECKERS) + " |",
+            "|---|---|" + "---|" * len(CHECKERS),
+        ]
         for case in (c for c in cases if c.file == file):
             expected = "error" if case.reject else (_code(case.expected) if case.expected else "no error")
-            row = [f"{case.name} (line {case.line})", expected, *(render_cell(cells[(case.file, case.name, c)], case) for c in CHECKERS)]
+            row = [
+                f"{case.name} (line {case.line})",
+                expected,
+                *(render_cell(cells[(case.file, case.name, c)], case) for c in CHECKERS),
+            ]
             lines.append("| " + " | ".join(row) + " |")
         lines.append("")
     return "\n".join(lines)
@@ -371,7 +438,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 started = time.perf_counter()
                 diagnostics[checker] = RUNNERS[checker](work)
                 timings[checker] = time.perf_counter() - started
-                print(f"typing_matrix: {checker} {versions[checker]}: {len(diagnostics[checker])} diagnostics in {timings[checker]:.1f} s")
+                print(
+                    f"typing_matrix: {checker} {versions[checker]}: {len(diagnostics[checker])} diagnostics in {timings[checker]:.1f} s"
+                )
     except MatrixError as error:
         print(f"typing_matrix: {error}", file=sys.stderr)
         return 2

@@ -38,7 +38,9 @@ def run_verifytypes(package: str) -> dict[str, Any]:
     try:
         return cast(dict[str, Any], json.loads(completed.stdout))
     except json.JSONDecodeError as error:
-        raise SystemExit(f"verifytypes: pyright printed no JSON ({error}):\n{completed.stdout}\n{completed.stderr}") from error
+        raise SystemExit(
+            f"verifytypes: pyright printed no JSON ({error}):\n{completed.stdout}\n{completed.stderr}"
+        ) from error
 
 
 def problems(report: dict[str, Any]) -> list[str]:

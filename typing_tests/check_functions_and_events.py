@@ -32,7 +32,9 @@ async def typed(ctx: steppe.Context[Signup], step: Step) -> int:
     return 1
 
 
-@client.create_function(fn_id="typed-trigger-event", trigger=steppe.TriggerEvent(SignupEvent, expression="event.data.plan == 'pro'"))
+@client.create_function(
+    fn_id="typed-trigger-event", trigger=steppe.TriggerEvent(SignupEvent, expression="event.data.plan == 'pro'")
+)
 async def typed_trigger_event(ctx: steppe.Context[Signup], step: Step) -> None:
     # case: TriggerEvent(EventType) types ctx.event.data too
     assert_type(ctx.event.data, Signup)
@@ -96,7 +98,10 @@ def functions() -> None:
     # case: Client.functions
     assert_type(client.functions, list[steppe.Function[Any, Any]])
     # case: FunctionOptions.on_failure
-    assert_type(steppe.FunctionOptions(on_failure=notify_failure).get("on_failure"), Callable[[steppe.Context[dict[str, Any]], Step], Awaitable[None]] | None)
+    assert_type(
+        steppe.FunctionOptions(on_failure=notify_failure).get("on_failure"),
+        Callable[[steppe.Context[dict[str, Any]], Step], Awaitable[None]] | None,
+    )
 
 
 def events() -> None:

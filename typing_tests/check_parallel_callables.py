@@ -54,7 +54,9 @@ async def coroutine_functions(step: Step) -> None:
 
 
 async def bound_methods(step: Step, repo: Repository) -> None:
-    result = await step.parallel((repo.size, lambda: step.run("load", repo.load, "k"), lambda: step.run("label", repo.label, "k")))
+    result = await step.parallel(
+        (repo.size, lambda: step.run("load", repo.load, "k"), lambda: step.run("label", repo.label, "k"))
+    )
     # case: bound methods, direct and through step.run
     assert_type(result, tuple[int, User, str])
 

@@ -82,6 +82,8 @@ async def default_lambda_in_parallel(step: Step) -> None:
 
 async def parallel_in_loop(step: Step, batches: list[list[int]]) -> None:
     for index, batch in enumerate(batches):
-        pair = await step.parallel((lambda: step.run(f"count-{index}", count_users), step.defer(f"first-{index}", get_user, batch[0])))
+        pair = await step.parallel(
+            (lambda: step.run(f"count-{index}", count_users), step.defer(f"first-{index}", get_user, batch[0]))
+        )
         # case: fixed-size parallel inside a loop body
         assert_type(pair, tuple[int, User])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any, assert_type
 
 import pydantic
@@ -39,20 +39,31 @@ async def methods(step: Step) -> None:
     # case: await sleep
     assert_type(await step.sleep("pause-2", timedelta(seconds=1)), None)
     # case: await sleep_until
-    assert_type(await step.sleep_until("until", datetime(2030, 1, 1, tzinfo=timezone.utc)), None)
+    assert_type(await step.sleep_until("until", datetime(2030, 1, 1, tzinfo=UTC)), None)
     # case: wait_for_event with an event name
-    assert_type(await step.wait_for_event("wait", event="user.confirmed", timeout=timedelta(hours=1)), steppe.Event[dict[str, Any]] | None)
+    assert_type(
+        await step.wait_for_event("wait", event="user.confirmed", timeout=timedelta(hours=1)),
+        steppe.Event[dict[str, Any]] | None,
+    )
     # case: wait_for_event with if_exp
     assert_type(
-        await step.wait_for_event("wait-if", event="user.confirmed", if_exp="async.data.id == event.data.id", timeout=timedelta(hours=1)),
+        await step.wait_for_event(
+            "wait-if", event="user.confirmed", if_exp="async.data.id == event.data.id", timeout=timedelta(hours=1)
+        ),
         steppe.Event[dict[str, Any]] | None,
     )
     # case: wait_for_event with an EventType
-    assert_type(await step.wait_for_event("wait-typed", event=SignupEvent, timeout=timedelta(hours=1)), steppe.Event[Signup] | None)
+    assert_type(
+        await step.wait_for_event("wait-typed", event=SignupEvent, timeout=timedelta(hours=1)),
+        steppe.Event[Signup] | None,
+    )
     # case: invoke returns the invoked function's output type
     assert_type(await step.invoke("invoke", function=child, data=Signup(user_id="u")), Report)
     # case: invoke a dict-triggered function
-    assert_type(await step.invoke("invoke-dict", function=untyped_child, data={"period": "day"}, timeout=timedelta(minutes=5)), list[int])
+    assert_type(
+        await step.invoke("invoke-dict", function=untyped_child, data={"period": "day"}, timeout=timedelta(minutes=5)),
+        list[int],
+    )
     # case: send_event returns the event ids
     assert_type(await step.send_event("send", steppe.Event(name="user.signup")), list[str])
     # case: send_event of a list of typed events

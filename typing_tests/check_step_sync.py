@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any, assert_type
 
 import pydantic
@@ -40,7 +40,10 @@ def sync_child(ctx: steppe.Context[Signup], step: StepSync) -> float:
 
 def parallel(step: StepSync) -> None:
     # case: StepSync.parallel of lambdas
-    assert_type(step.parallel((lambda: step.run("name", user_name, 1), lambda: step.run("active", is_active, 1))), tuple[str, bool])
+    assert_type(
+        step.parallel((lambda: step.run("name", user_name, 1), lambda: step.run("active", is_active, 1))),
+        tuple[str, bool],
+    )
     # case: StepSync.parallel of a plain function and a functools.partial
     assert_type(step.parallel((count_users, functools.partial(user_name, 2))), tuple[int, str])
     # case: StepSync.parallel of step.defer elements
@@ -48,7 +51,9 @@ def parallel(step: StepSync) -> None:
     # case: StepSync.parallel of the empty tuple
     assert_type(step.parallel(()), tuple[()])
     # case: StepSync.parallel nested
-    assert_type(step.parallel((lambda: step.parallel((count_users, count_users)), count_users)), tuple[tuple[int, int], int])
+    assert_type(
+        step.parallel((lambda: step.parallel((count_users, count_users)), count_users)), tuple[tuple[int, int], int]
+    )
     # case: StepSync.parallel mode="race"
     assert_type(step.parallel((count_users,), mode="race"), tuple[int])
 
@@ -66,11 +71,16 @@ def methods(step: StepSync) -> None:
     # case: StepSync.sleep
     assert_type(step.sleep("pause", timedelta(seconds=1)), None)
     # case: StepSync.sleep_until
-    assert_type(step.sleep_until("pause-until", datetime(2030, 1, 1, tzinfo=timezone.utc)), None)
+    assert_type(step.sleep_until("pause-until", datetime(2030, 1, 1, tzinfo=UTC)), None)
     # case: StepSync.wait_for_event with an event name
-    assert_type(step.wait_for_event("wait", event="user.confirmed", timeout=timedelta(hours=1)), steppe.Event[dict[str, Any]] | None)
+    assert_type(
+        step.wait_for_event("wait", event="user.confirmed", timeout=timedelta(hours=1)),
+        steppe.Event[dict[str, Any]] | None,
+    )
     # case: StepSync.wait_for_event with an EventType
-    assert_type(step.wait_for_event("wait-typed", event=SignupEvent, timeout=timedelta(hours=1)), steppe.Event[Signup] | None)
+    assert_type(
+        step.wait_for_event("wait-typed", event=SignupEvent, timeout=timedelta(hours=1)), steppe.Event[Signup] | None
+    )
     # case: StepSync.invoke returns the invoked function's output type
     assert_type(step.invoke("invoke", function=sync_child, data=Signup(user_id="u")), float)
     # case: StepSync.send_event returns the event ids

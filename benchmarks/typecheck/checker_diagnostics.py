@@ -30,8 +30,7 @@ def write_configs(probe_dir: Path, file_name: str, venv_bin: Path) -> None:
     (probe_dir / "pyrightconfig.json").write_text(json.dumps(pyright, indent=2) + "\n")
     (probe_dir / "mypy.ini").write_text("[mypy]\nstrict = True\npython_version = 3.11\n")
     (probe_dir / "pyrefly.toml").write_text(
-        f'project-includes = ["{file_name}"]\n'
-        f'python-interpreter-path = "{venv_bin / "python"}"\n'
+        f'project-includes = ["{file_name}"]\npython-interpreter-path = "{venv_bin / "python"}"\n'
     )
 
 
@@ -136,9 +135,7 @@ def pyrefly(probe_dir: Path, file_name: str, venv_bin: Path) -> list[Diagnostic]
     return found
 
 
-_TY_LINE = re.compile(
-    r"^[^:]+:(?P<line>\d+):\d+: (?P<severity>\w+)\[(?P<code>[\w-]+)\] (?P<message>.*)$"
-)
+_TY_LINE = re.compile(r"^[^:]+:(?P<line>\d+):\d+: (?P<severity>\w+)\[(?P<code>[\w-]+)\] (?P<message>.*)$")
 
 
 def ty(probe_dir: Path, file_name: str, venv_bin: Path) -> list[Diagnostic]:

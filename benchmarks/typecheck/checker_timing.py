@@ -106,7 +106,6 @@ def run_mypy(case_dir: Path, venv_bin: Path) -> CheckRun:
         errors = int(found[1])
     else:
         raise CheckerFailed(
-            f"mypy in {case_dir} exited {completed.returncode}:\n"
-            f"{completed.stdout[-2000:]}{completed.stderr[-2000:]}"
+            f"mypy in {case_dir} exited {completed.returncode}:\n{completed.stdout[-2000:]}{completed.stderr[-2000:]}"
         )
     return CheckRun(timed.wall_seconds, timed.cpu_seconds, None, errors)

@@ -209,8 +209,7 @@ def render_probe(module: str, arity: int) -> ProbeModule:
     for number, case in enumerate(_cases(arity)):
         lines += ["", ""]
         lines.append(
-            f"async def case_{number}(step: Step, step_sync: StepSync, uid: int, "
-            "user_ids: list[int]) -> None:"
+            f"async def case_{number}(step: Step, step_sync: StepSync, uid: int, user_ids: list[int]) -> None:"
         )
         first = len(lines) + 1
         lines += [f"    {line}" for line in case.body]
@@ -232,18 +231,14 @@ def abbreviate(type_text: str) -> str:
         separator = match[2][: match[2].index("R")]
         return f"R{numbers[0]}{separator}…{separator}R{numbers[-1]}"
 
-    # mypy qualifies classes (`steppe.core.calls.StepCall`); keep the class name only.
+    # mypy qualifies classes (`steppe._core.calls.StepCall`); keep the class name only.
     without_modules = re.sub(r"\b(?:[a-z_]\w*\.)+(?=[A-Z])|\bbuiltins\.", "", type_text)
     return _CONSECUTIVE.sub(shorten, without_modules)
 
 
 def summarize(case: LaidOutCase, diagnostics: Sequence[Diagnostic]) -> str:
     revealed = [d.text for d in diagnostics if d.kind == "revealed" and d.line == case.reveal_line]
-    errors = [
-        d.text
-        for d in diagnostics
-        if d.kind == "error" and case.first_line <= d.line <= case.last_line
-    ]
+    errors = [d.text for d in diagnostics if d.kind == "error" and case.first_line <= d.line <= case.last_line]
     cell = f"`{abbreviate(revealed[0])}`" if revealed else "(no reveal)"
     if errors:
         cell += f"; {len(errors)} error(s), first: {errors[0][:140]}"

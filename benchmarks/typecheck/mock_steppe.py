@@ -63,14 +63,10 @@ async def _nothing() -> None:
 
 class Step:
     @overload
-    def run(
-        self, step_id: str, handler: Callable[[*_Ts], Awaitable[_R]], /, *args: *_Ts
-    ) -> StepCall[_R]: ...
+    def run(self, step_id: str, handler: Callable[[*_Ts], Awaitable[_R]], /, *args: *_Ts) -> StepCall[_R]: ...
     @overload
     def run(self, step_id: str, handler: Callable[[*_Ts], _R], /, *args: *_Ts) -> StepCall[_R]: ...
-    def run(
-        self, step_id: str, handler: Callable[..., object], /, *args: object
-    ) -> StepCall[object]:
+    def run(self, step_id: str, handler: Callable[..., object], /, *args: object) -> StepCall[object]:
         return StepCall(_call(handler, args))
 
     def sleep(self, step_id: str, seconds: float, /) -> StepCall[None]:

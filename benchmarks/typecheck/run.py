@@ -57,18 +57,14 @@ class Workload:
     calls: int
 
 
-def _write_case(
-    root: Path, label: str, dialect: Dialect, workload: Workload, mock_arity: int | None
-) -> Case:
+def _write_case(root: Path, label: str, dialect: Dialect, workload: Workload, mock_arity: int | None) -> Case:
     slug = label.replace(" ", "-").replace("=", "")
     dirs: list[Path] = []
     for variant, variant_calls in (("full", workload.calls), ("baseline", 0)):
         case_dir = root / f"{slug}-{variant}"
         case_dir.mkdir()
         write_checker_configs(case_dir)
-        (case_dir / USER_MODULE).write_text(
-            render_user_module(dialect, workload.mix, variant_calls)
-        )
+        (case_dir / USER_MODULE).write_text(render_user_module(dialect, workload.mix, variant_calls))
         if mock_arity is not None:
             _install_mock(case_dir, mock_arity)
         dirs.append(case_dir)
@@ -85,9 +81,7 @@ def _install_mock(case_dir: Path, max_arity: int) -> None:
     )
 
 
-def prepare_cases(
-    root: Path, steppe_module: str, arities: Sequence[int], workload: Workload
-) -> list[Case]:
+def prepare_cases(root: Path, steppe_module: str, arities: Sequence[int], workload: Workload) -> list[Case]:
     cases = [_write_case(root, INNGEST_LABEL, INNGEST_DIALECT, workload, None)]
     dialect = steppe_dialect(steppe_module)
     if steppe_module == MOCK_MODULE:
@@ -135,8 +129,10 @@ def render_table(cases: Sequence[Case], samples: dict[SampleKey, Samples]) -> st
 
     reference = {checker: calls_cost(INNGEST_LABEL, checker) for checker in CHECKERS}
     rows = [
-        "| module | pyright total | pyright calls | x inngest | mypy total | mypy calls "
-        "| x inngest | pyright check phase (wall) | errors pyright/mypy |",
+        (
+            "| module | pyright total | pyright calls | x inngest | mypy total | mypy calls "
+            "| x inngest | pyright check phase (wall) | errors pyright/mypy |"
+        ),
         "|---|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for case in cases:
@@ -156,7 +152,7 @@ def _arity_list(value: str) -> list[int]:
     try:
         arities = [int(part) for part in value.split(",")]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"--arities wants comma-separated integers, got {value!r}")
+        raise argparse.ArgumentTypeError(f"--arities wants comma-separated integers, got {value!r}") from None
     if any(n < 0 for n in arities):
         raise argparse.ArgumentTypeError(f"--arities must all be 0 or more, got {value!r}")
     return arities

@@ -58,7 +58,7 @@ MIXES = {
 ASYNC_HANDLERS = (("load_user", "uid"), ("send_email", 'uid, "welcome"'), ("count_orders", "uid"))
 PLAIN_HANDLERS = (("score", "uid, 0.5"), ("tags_of", "uid"), ("audit", 'uid, "seen"'))
 
-HANDLER_DEFINITIONS = '''
+HANDLER_DEFINITIONS = """
 class User:
     def __init__(self, user_id: int) -> None:
         self.user_id = user_id
@@ -110,7 +110,7 @@ def read_flag() -> bool:
 
 def consume(*values: object) -> None:
     print(len(values))
-'''
+"""
 
 
 @dataclass(frozen=True)

@@ -4,24 +4,25 @@ Write a function of steps; run it durably on the embedded SQLite engine (``Engin
 Inngest server (``steppe.serve``). ``step.parallel`` returns a tuple whose element types your checker knows.
 """
 
-from steppe.client import Client
-from steppe.context import Context
-from steppe.core.calls import StepCall
-from steppe.core.driver import ErrorInfo, ParallelMode
-from steppe.core.step import Group, Step, StepSync, SyncGroup
-from steppe.engine.clock import Clock, ManualClock, SystemClock
-from steppe.engine.engine import Engine, RunResult
-from steppe.engine.retry import RetryPolicy
-from steppe.errors import (
+from steppe._client import Client
+from steppe._core.calls import StepCall
+from steppe._core.context import Context
+from steppe._core.errors import (
     FunctionDefinitionError,
     NestedStepError,
     NonRetriableError,
     RetryAfterError,
-    SteppeError,
     StepError,
+    SteppeError,
 )
-from steppe.events import Event, EventType, TriggerCron, TriggerEvent
-from steppe.function import Function, FunctionOptions
+from steppe._core.events import Event, EventType, TriggerCron, TriggerEvent
+from steppe._core.function import Function, FunctionOptions
+from steppe._core.outcomes import ErrorInfo
+from steppe._core.requests import ParallelMode
+from steppe._core.step import Group, Step, StepSync, SyncGroup
+from steppe._engine.clock import Clock, ManualClock, SystemClock
+from steppe._engine.engine import Engine, RunResult
+from steppe._engine.retry import RetryPolicy
 from steppe.options import (
     BatchEvents,
     Cancel,
@@ -60,8 +61,8 @@ __all__ = [
     "RetryPolicy",
     "RunResult",
     "Singleton",
-    "StepCall",
     "Step",
+    "StepCall",
     "StepError",
     "StepSync",
     "SteppeError",

@@ -13,10 +13,10 @@ from typing import Any
 
 import click
 
-from steppe.engine.engine import Engine
-from steppe.engine.progress import RunFinished, StepFinished, StepStarted
-from steppe.events import Event
-from steppe.function import Function
+from steppe._core.events import Event
+from steppe._core.function import Function
+from steppe._engine.engine import Engine
+from steppe._engine.progress import RunFinished, StepFinished, StepStarted
 
 __all__ = ["main"]
 
@@ -65,7 +65,10 @@ class ProgressPrinter:
                 self._say(item.monotonic, f"done   {item.step_id} in {item.duration * 1000:.0f} ms")
             case StepFinished(error=error) if error is not None:
                 later = f"; retry at {item.will_retry_at.isoformat()}" if item.will_retry_at else "; no retries left"
-                self._say(item.monotonic, f"failed {item.step_id} in {item.duration * 1000:.0f} ms: {error.name}: {error.message}{later}")
+                self._say(
+                    item.monotonic,
+                    f"failed {item.step_id} in {item.duration * 1000:.0f} ms: {error.name}: {error.message}{later}",
+                )
             case RunFinished():
                 self._say(time.monotonic(), f"run {item.run_id} {item.status}")
             case _:
@@ -103,15 +106,21 @@ def run(target: str, event_name: str, data: str, database: str, timeout: float) 
     click.echo(json.dumps(output, indent=2))
 
 
-async def _run(function: Function[Any, Any], event_name: str, data: dict[str, Any], database: str, timeout: float) -> Any:
+async def _run(
+    function: Function[Any, Any], event_name: str, data: dict[str, Any], database: str, timeout: float
+) -> Any:
     async with Engine(function.client, database=database, listeners=[ProgressPrinter()]) as engine:
         run_ids = await engine.send(Event(name=event_name, data=data))
         records = [engine.result(run_id) for run_id in run_ids]
         mine = [r.run_id for r in records if r.function_id == function.id]
         if not mine:
-            raise click.ClickException(f"event {event_name!r} does not trigger {function.id!r} (its triggers: {function.triggers})")
+            raise click.ClickException(
+                f"event {event_name!r} does not trigger {function.id!r} (its triggers: {function.triggers})"
+            )
         result = await engine.wait(mine[0], timeout=timeout)
         if result.status != "completed":
             error = result.error
-            raise click.ClickException(f"run {result.run_id} {result.status}: {error.name}: {error.message}" if error else result.status)
+            raise click.ClickException(
+                f"run {result.run_id} {result.status}: {error.name}: {error.message}" if error else result.status
+            )
         return function.output_codec.dump(result.output)

@@ -16,11 +16,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from steppe.engine.clock import Clock, ManualClock
-from steppe.engine.engine import Engine, RunResult
-from steppe.engine.retry import RetryPolicy
-from steppe.events import Event
-from steppe.function import Function
+from steppe._core.events import Event
+from steppe._core.function import Function
+from steppe._engine.clock import Clock, ManualClock
+from steppe._engine.engine import Engine, RunResult
+from steppe._engine.retry import RetryPolicy
 
 __all__ = ["run_function"]
 

@@ -11,8 +11,8 @@ from typing import Any, Final
 import httpx
 
 import steppe
+from steppe._protocol.signing import sign
 from steppe.serve import HttpRequest, HttpResponse, ServeHandler
-from steppe.serve.signing import sign
 
 RUN_ID: Final = "01HTEST0RUN000000000000000"
 NOW: Final = 1_700_000_000

@@ -37,9 +37,9 @@ import inngest.flask
 from flask.testing import FlaskClient
 from inngest._internal import net as peer_net
 
-from steppe.serve.signing import sign
+from steppe._protocol.signing import sign
 
-JSON: TypeAlias = None | bool | int | float | str | list["JSON"] | dict[str, "JSON"]
+JSON: TypeAlias = bool | int | float | str | list["JSON"] | dict[str, "JSON"] | None
 
 FIXTURE_DIR: Final = Path(__file__).parent / "fixtures" / "peer"
 SERVE_PATH: Final = "/api/inngest"
@@ -58,7 +58,7 @@ DROPPED_RESPONSE_HEADERS: Final = frozenset({"server-timing", "content-length"})
 
 def step_hash(step_id: str) -> str:
     """The wire id of a step: lowercase hex SHA-1 of its user-facing id."""
-    return hashlib.sha1(step_id.encode("utf-8")).hexdigest()  # noqa: S324 - protocol-defined
+    return hashlib.sha1(step_id.encode("utf-8")).hexdigest()
 
 
 def event(name: str, data: dict[str, JSON], *, event_id: str = "01HF3ZQ6Y5EVENT0000000001") -> JSON:
@@ -99,8 +99,16 @@ class OutboundRecorder:
 
     def handle(self, request: httpx.Request) -> httpx.Response:
         body: JSON = json.loads(request.content) if request.content else None
-        kept = ("authorization", "content-type", "x-inngest-env", "x-inngest-expected-server-kind",
-                "x-inngest-framework", "x-inngest-sdk", "x-inngest-req-version", "user-agent")
+        kept = (
+            "authorization",
+            "content-type",
+            "x-inngest-env",
+            "x-inngest-expected-server-kind",
+            "x-inngest-framework",
+            "x-inngest-sdk",
+            "x-inngest-req-version",
+            "user-agent",
+        )
         self.requests.append(
             {
                 "method": request.method,
@@ -152,7 +160,10 @@ class Capture:
             request_headers["X-Inngest-Signature"] = sign(sent, sign_with, now=sign_at)
         self.outbound.requests.clear()
         response = self.http.open(
-            SERVE_PATH, method=method, query_string=dict(query or {}), data=sent,
+            SERVE_PATH,
+            method=method,
+            query_string=dict(query or {}),
+            data=sent,
             headers=request_headers,
         )
         response_text = response.get_data(as_text=True)
@@ -161,8 +172,7 @@ class Capture:
         except json.JSONDecodeError:
             response_body = None
         response_headers: dict[str, JSON] = {
-            k.lower(): v for k, v in sorted(response.headers.items())
-            if k.lower() not in DROPPED_RESPONSE_HEADERS
+            k.lower(): v for k, v in sorted(response.headers.items()) if k.lower() not in DROPPED_RESPONSE_HEADERS
         }
         signed_response = "x-inngest-signature" in response_headers
         record: dict[str, JSON] = {
@@ -246,9 +256,15 @@ class Capture:
             raw = tamper(encode(body))
             sign_with = None
         return self.exchange(
-            fixture, description, method="POST",
+            fixture,
+            description,
+            method="POST",
             query={"fnId": fn_id or f"{self.app_id}-{function}", "stepId": step_id},
-            body=body, raw_body=raw, headers=headers, sign_with=sign_with, sign_at=sign_at,
+            body=body,
+            raw_body=raw,
+            headers=headers,
+            sign_with=sign_with,
+            sign_at=sign_at,
             function=function,
         )
 
@@ -327,9 +343,7 @@ def build_dev_functions(client: inngest.Inngest) -> list[inngest.Function[object
 
     @client.create_function(fn_id="retry-after", trigger=on("test/retry-after"))
     def retry_after(ctx: inngest.ContextSync) -> object:
-        raise inngest.RetryAfterError(
-            "slow down", retry_after=datetime(2030, 1, 1, 0, 0, 30, tzinfo=UTC)
-        )
+        raise inngest.RetryAfterError("slow down", retry_after=datetime(2030, 1, 1, 0, 0, 30, tzinfo=UTC))
 
     @client.create_function(fn_id="duplicates", trigger=on("test/duplicates"))
     def duplicates(ctx: inngest.ContextSync) -> object:
@@ -348,16 +362,21 @@ def build_dev_functions(client: inngest.Inngest) -> list[inngest.Function[object
     @client.create_function(
         fn_id="configured",
         name="Configured function",
-        trigger=[inngest.TriggerEvent(event="test/configured", expression="event.data.ok == true"),
-                 inngest.TriggerCron(cron="0 9 * * 1")],
+        trigger=[
+            inngest.TriggerEvent(event="test/configured", expression="event.data.ok == true"),
+            inngest.TriggerCron(cron="0 9 * * 1"),
+        ],
         retries=2,
-        concurrency=[inngest.Concurrency(limit=5, key="event.data.user", scope="fn"),
-                     inngest.Concurrency(limit=50, scope="account", key='"global"')],
+        concurrency=[
+            inngest.Concurrency(limit=5, key="event.data.user", scope="fn"),
+            inngest.Concurrency(limit=50, scope="account", key='"global"'),
+        ],
         throttle=inngest.Throttle(limit=10, period=timedelta(minutes=1), key="event.data.user"),
         rate_limit=inngest.RateLimit(limit=100, period=timedelta(hours=1)),
         debounce=inngest.Debounce(period=timedelta(seconds=30), timeout=timedelta(minutes=5)),
-        cancel=[inngest.Cancel(event="test/cancelled", if_exp="async.data.id == event.data.id",
-                               timeout=timedelta(days=1))],
+        cancel=[
+            inngest.Cancel(event="test/cancelled", if_exp="async.data.id == event.data.id", timeout=timedelta(days=1))
+        ],
         priority=inngest.Priority(run="event.data.vip ? 120 : 0"),
         idempotency="event.data.order",
         timeouts=inngest.Timeouts(start=timedelta(minutes=10), finish=timedelta(hours=2)),
@@ -375,8 +394,23 @@ def build_dev_functions(client: inngest.Inngest) -> list[inngest.Function[object
     def batched(ctx: inngest.ContextSync) -> object:
         return len(ctx.events)
 
-    return [sequential, parallel, parallel_race, sleeper, waiter, child, invoker, step_error,
-            non_retriable, fn_error, retry_after, duplicates, nested, configured, batched]
+    return [
+        sequential,
+        parallel,
+        parallel_race,
+        sleeper,
+        waiter,
+        child,
+        invoker,
+        step_error,
+        non_retriable,
+        fn_error,
+        retry_after,
+        duplicates,
+        nested,
+        configured,
+        batched,
+    ]
 
 
 def build_cloud_functions(client: inngest.Inngest) -> list[inngest.Function[object]]:
@@ -387,9 +421,7 @@ def build_cloud_functions(client: inngest.Inngest) -> list[inngest.Function[obje
     return [greeter]
 
 
-def serve(
-    client: inngest.Inngest, functions: list[inngest.Function[object]]
-) -> tuple[flask.Flask, OutboundRecorder]:
+def serve(client: inngest.Inngest, functions: list[inngest.Function[object]]) -> tuple[flask.Flask, OutboundRecorder]:
     app = flask.Flask(f"peer-{client.app_id}")
     recorder = OutboundRecorder()
     # The peer's register, batch and actions calls go through this client: keep them in memory.
@@ -405,160 +437,357 @@ def serve(
 
 def capture_dev(cap: Capture) -> None:
     seq = event("test/sequential", {"who": "dev"})
-    cap.call("sequential_01_empty", "No memo: the first step is found and run immediately.",
-             function="sequential", trigger=seq)
-    cap.call("sequential_02_first_memo", "First step memoized: the second runs immediately.",
-             function="sequential", trigger=seq, steps={step_hash("first"): {"data": "A"}})
-    cap.call("sequential_03_all_memos", "Both steps memoized: the function returns (200).",
-             function="sequential", trigger=seq,
-             steps={step_hash("first"): {"data": "A"}, step_hash("second"): {"data": "AB"}})
-    cap.call("sequential_04_target_unknown", "stepId targets a step the function never reaches.",
-             function="sequential", trigger=seq, step_id=step_hash("no-such-step"),
-             disable_immediate_execution=True)
-    cap.call("sequential_05_disable_immediate",
-             "disable_immediate_execution: a new step is planned.",
-             function="sequential", trigger=seq, disable_immediate_execution=True)
+    cap.call(
+        "sequential_01_empty",
+        "No memo: the first step is found and run immediately.",
+        function="sequential",
+        trigger=seq,
+    )
+    cap.call(
+        "sequential_02_first_memo",
+        "First step memoized: the second runs immediately.",
+        function="sequential",
+        trigger=seq,
+        steps={step_hash("first"): {"data": "A"}},
+    )
+    cap.call(
+        "sequential_03_all_memos",
+        "Both steps memoized: the function returns (200).",
+        function="sequential",
+        trigger=seq,
+        steps={step_hash("first"): {"data": "A"}, step_hash("second"): {"data": "AB"}},
+    )
+    cap.call(
+        "sequential_04_target_unknown",
+        "stepId targets a step the function never reaches.",
+        function="sequential",
+        trigger=seq,
+        step_id=step_hash("no-such-step"),
+        disable_immediate_execution=True,
+    )
+    cap.call(
+        "sequential_05_disable_immediate",
+        "disable_immediate_execution: a new step is planned.",
+        function="sequential",
+        trigger=seq,
+        disable_immediate_execution=True,
+    )
 
     par = event("test/parallel", {})
     left, right, after = step_hash("left"), step_hash("right"), step_hash("after")
-    cap.call("parallel_01_empty", "Parallel group of two: both steps planned in one 206.",
-             function="parallel", trigger=par)
-    cap.call("parallel_02_target_left", "stepId targets the planned left step: only it runs.",
-             function="parallel", trigger=par, step_id=left, disable_immediate_execution=True)
-    cap.call("parallel_03_target_right_left_memo", "Left memoized, stepId targets right.",
-             function="parallel", trigger=par, step_id=right, disable_immediate_execution=True,
-             steps={left: {"data": 1}})
-    cap.call("parallel_04_one_memo_discovery", "Left memoized, discovery call: right is planned.",
-             function="parallel", trigger=par, disable_immediate_execution=True,
-             steps={left: {"data": 1}})
-    cap.call("parallel_05_both_memos", "Both branches memoized, immediate execution disabled: "
-             "the following step is planned, not run.",
-             function="parallel", trigger=par, disable_immediate_execution=True,
-             steps={left: {"data": 1}, right: {"data": 2}})
-    cap.call("parallel_06_target_after", "stepId targets the step after the group.",
-             function="parallel", trigger=par, step_id=after, disable_immediate_execution=True,
-             steps={left: {"data": 1}, right: {"data": 2}})
-    cap.call("parallel_07_all_memos", "Everything memoized: the function returns.",
-             function="parallel", trigger=par, disable_immediate_execution=True,
-             steps={left: {"data": 1}, right: {"data": 2}, after: {"data": 3}})
-    cap.call("parallel_race_01_empty", "Parallel group in race mode: planned ops carry opts.",
-             function="parallel-race", trigger=event("test/parallel-race", {}))
+    cap.call(
+        "parallel_01_empty", "Parallel group of two: both steps planned in one 206.", function="parallel", trigger=par
+    )
+    cap.call(
+        "parallel_02_target_left",
+        "stepId targets the planned left step: only it runs.",
+        function="parallel",
+        trigger=par,
+        step_id=left,
+        disable_immediate_execution=True,
+    )
+    cap.call(
+        "parallel_03_target_right_left_memo",
+        "Left memoized, stepId targets right.",
+        function="parallel",
+        trigger=par,
+        step_id=right,
+        disable_immediate_execution=True,
+        steps={left: {"data": 1}},
+    )
+    cap.call(
+        "parallel_04_one_memo_discovery",
+        "Left memoized, discovery call: right is planned.",
+        function="parallel",
+        trigger=par,
+        disable_immediate_execution=True,
+        steps={left: {"data": 1}},
+    )
+    cap.call(
+        "parallel_05_both_memos",
+        "Both branches memoized, immediate execution disabled: the following step is planned, not run.",
+        function="parallel",
+        trigger=par,
+        disable_immediate_execution=True,
+        steps={left: {"data": 1}, right: {"data": 2}},
+    )
+    cap.call(
+        "parallel_06_target_after",
+        "stepId targets the step after the group.",
+        function="parallel",
+        trigger=par,
+        step_id=after,
+        disable_immediate_execution=True,
+        steps={left: {"data": 1}, right: {"data": 2}},
+    )
+    cap.call(
+        "parallel_07_all_memos",
+        "Everything memoized: the function returns.",
+        function="parallel",
+        trigger=par,
+        disable_immediate_execution=True,
+        steps={left: {"data": 1}, right: {"data": 2}, after: {"data": 3}},
+    )
+    cap.call(
+        "parallel_race_01_empty",
+        "Parallel group in race mode: planned ops carry opts.",
+        function="parallel-race",
+        trigger=event("test/parallel-race", {}),
+    )
 
     nap = event("test/sleep", {})
-    cap.call("sleep_01_empty", "A sleep is reported as a Sleep op.",
-             function="sleeper", trigger=nap)
-    cap.call("sleep_02_done", "The server memoizes a finished sleep with null.",
-             function="sleeper", trigger=nap, steps={step_hash("nap"): None})
+    cap.call("sleep_01_empty", "A sleep is reported as a Sleep op.", function="sleeper", trigger=nap)
+    cap.call(
+        "sleep_02_done",
+        "The server memoizes a finished sleep with null.",
+        function="sleeper",
+        trigger=nap,
+        steps={step_hash("nap"): None},
+    )
 
     wait = event("test/wait", {"order": 7})
-    approved = event("test/approved", {"order": 7, "user": "ada"},
-                     event_id="01HF3ZQ6Y5EVENT0000000002")
-    cap.call("wait_01_empty", "wait_for_event with an `if` expression.",
-             function="waiter", trigger=wait)
-    cap.call("wait_02_matched", "Matched: the memo is the raw event, not wrapped in data.",
-             function="waiter", trigger=wait, steps={step_hash("wait-approval"): approved})
-    cap.call("wait_03_timed_out", "Timed out: the memo is null.",
-             function="waiter", trigger=wait, steps={step_hash("wait-approval"): None})
+    approved = event("test/approved", {"order": 7, "user": "ada"}, event_id="01HF3ZQ6Y5EVENT0000000002")
+    cap.call("wait_01_empty", "wait_for_event with an `if` expression.", function="waiter", trigger=wait)
+    cap.call(
+        "wait_02_matched",
+        "Matched: the memo is the raw event, not wrapped in data.",
+        function="waiter",
+        trigger=wait,
+        steps={step_hash("wait-approval"): approved},
+    )
+    cap.call(
+        "wait_03_timed_out",
+        "Timed out: the memo is null.",
+        function="waiter",
+        trigger=wait,
+        steps={step_hash("wait-approval"): None},
+    )
 
     inv = event("test/invoke", {})
-    cap.call("invoke_01_empty", "step.invoke is reported as an InvokeFunction op.",
-             function="invoker", trigger=inv)
-    cap.call("invoke_02_data", "The invoked function returned: memo {data}.",
-             function="invoker", trigger=inv, steps={step_hash("call-child"): {"data": 42}})
-    cap.call("invoke_03_error",
-             "The invoked function failed: memo {error}, not caught by the user.",
-             function="invoker", trigger=inv,
-             steps={step_hash("call-child"): {"error": {"name": "Error", "message": "child failed",
-                                                        "stack": "Error: child failed"}}})
+    cap.call("invoke_01_empty", "step.invoke is reported as an InvokeFunction op.", function="invoker", trigger=inv)
+    cap.call(
+        "invoke_02_data",
+        "The invoked function returned: memo {data}.",
+        function="invoker",
+        trigger=inv,
+        steps={step_hash("call-child"): {"data": 42}},
+    )
+    cap.call(
+        "invoke_03_error",
+        "The invoked function failed: memo {error}, not caught by the user.",
+        function="invoker",
+        trigger=inv,
+        steps={
+            step_hash("call-child"): {
+                "error": {"name": "Error", "message": "child failed", "stack": "Error: child failed"}
+            }
+        },
+    )
 
     err = event("test/step-error", {})
-    cap.call("step_error_01_retries_left", "A step raises on attempt 0 of 4: StepError.",
-             function="step-error", trigger=err, attempt=0, max_attempts=4)
-    cap.call("step_error_02_last_attempt", "A step raises on the last attempt: StepFailed.",
-             function="step-error", trigger=err, attempt=3, max_attempts=4)
-    cap.call("step_error_03_no_max_attempts", "A step raises, ctx has no max_attempts.",
-             function="step-error", trigger=err, attempt=3, max_attempts=None)
-    cap.call("step_error_04_memoized_error", "The failed step's final error comes back as memo.",
-             function="step-error", trigger=err,
-             steps={step_hash("flaky"): {"error": {"name": "ValueError", "message": "flaky failure",
-                                                   "stack": "ValueError: flaky failure"}}})
-    cap.call("non_retriable_01", "NonRetriableError raised inside a step.",
-             function="non-retriable", trigger=event("test/non-retriable", {}))
-    cap.call("fn_error_01", "A plain exception raised by the function itself (no step).",
-             function="fn-error", trigger=event("test/fn-error", {}))
-    cap.call("retry_after_01", "RetryAfterError with a fixed time.",
-             function="retry-after", trigger=event("test/retry-after", {}))
+    cap.call(
+        "step_error_01_retries_left",
+        "A step raises on attempt 0 of 4: StepError.",
+        function="step-error",
+        trigger=err,
+        attempt=0,
+        max_attempts=4,
+    )
+    cap.call(
+        "step_error_02_last_attempt",
+        "A step raises on the last attempt: StepFailed.",
+        function="step-error",
+        trigger=err,
+        attempt=3,
+        max_attempts=4,
+    )
+    cap.call(
+        "step_error_03_no_max_attempts",
+        "A step raises, ctx has no max_attempts.",
+        function="step-error",
+        trigger=err,
+        attempt=3,
+        max_attempts=None,
+    )
+    cap.call(
+        "step_error_04_memoized_error",
+        "The failed step's final error comes back as memo.",
+        function="step-error",
+        trigger=err,
+        steps={
+            step_hash("flaky"): {
+                "error": {"name": "ValueError", "message": "flaky failure", "stack": "ValueError: flaky failure"}
+            }
+        },
+    )
+    cap.call(
+        "non_retriable_01",
+        "NonRetriableError raised inside a step.",
+        function="non-retriable",
+        trigger=event("test/non-retriable", {}),
+    )
+    cap.call(
+        "fn_error_01",
+        "A plain exception raised by the function itself (no step).",
+        function="fn-error",
+        trigger=event("test/fn-error", {}),
+    )
+    cap.call(
+        "retry_after_01",
+        "RetryAfterError with a fixed time.",
+        function="retry-after",
+        trigger=event("test/retry-after", {}),
+    )
 
     dup = event("test/duplicates", {})
     r0, r1, r2 = step_hash("repeat"), step_hash("repeat:1"), step_hash("repeat:2")
-    cap.call("duplicates_01_empty", "A repeated step id: the first has no suffix.",
-             function="duplicates", trigger=dup)
-    cap.call("duplicates_02_one_memo", "Second occurrence hashes 'repeat:1', userland index 1.",
-             function="duplicates", trigger=dup, steps={r0: {"data": 0}})
-    cap.call("duplicates_03_two_memos", "Third occurrence hashes 'repeat:2'.",
-             function="duplicates", trigger=dup, steps={r0: {"data": 0}, r1: {"data": 10}})
-    cap.call("duplicates_04_all_memos", "All three memoized: the function returns.",
-             function="duplicates", trigger=dup,
-             steps={r0: {"data": 0}, r1: {"data": 10}, r2: {"data": 20}})
+    cap.call("duplicates_01_empty", "A repeated step id: the first has no suffix.", function="duplicates", trigger=dup)
+    cap.call(
+        "duplicates_02_one_memo",
+        "Second occurrence hashes 'repeat:1', userland index 1.",
+        function="duplicates",
+        trigger=dup,
+        steps={r0: {"data": 0}},
+    )
+    cap.call(
+        "duplicates_03_two_memos",
+        "Third occurrence hashes 'repeat:2'.",
+        function="duplicates",
+        trigger=dup,
+        steps={r0: {"data": 0}, r1: {"data": 10}},
+    )
+    cap.call(
+        "duplicates_04_all_memos",
+        "All three memoized: the function returns.",
+        function="duplicates",
+        trigger=dup,
+        steps={r0: {"data": 0}, r1: {"data": 10}, r2: {"data": 20}},
+    )
 
-    cap.call("nested_01", "A step started inside another step's handler.",
-             function="nested", trigger=event("test/nested", {}))
+    cap.call(
+        "nested_01",
+        "A step started inside another step's handler.",
+        function="nested",
+        trigger=event("test/nested", {}),
+    )
 
-    batch = [event("test/batched", {"i": i}, event_id=f"01HF3ZQ6Y5EVENT00000000B{i}")
-             for i in range(3)]
+    batch = [event("test/batched", {"i": i}, event_id=f"01HF3ZQ6Y5EVENT00000000B{i}") for i in range(3)]
     cap.outbound.batch = batch
     cap.outbound.actions = {}
-    cap.call("use_api_01", "use_api: the peer fetches the batch and the memos from the API.",
-             function="batched", trigger=batch[0], use_api=True)
+    cap.call(
+        "use_api_01",
+        "use_api: the peer fetches the batch and the memos from the API.",
+        function="batched",
+        trigger=batch[0],
+        use_api=True,
+    )
 
-    cap.call("unknown_function", "fnId names no served function.",
-             function="sequential", trigger=seq, fn_id=f"{DEV_APP_ID}-does-not-exist")
-    cap.exchange("malformed_body", "The body is not JSON.", method="POST",
-                 query={"fnId": f"{DEV_APP_ID}-sequential", "stepId": "step"},
-                 raw_body=b"{not json", function="sequential")
-    cap.exchange("missing_ctx", "The body is JSON but lacks ctx.", method="POST",
-                 query={"fnId": f"{DEV_APP_ID}-sequential", "stepId": "step"},
-                 body={"event": seq, "events": [seq], "steps": {}, "use_api": False},
-                 function="sequential")
+    cap.call(
+        "unknown_function",
+        "fnId names no served function.",
+        function="sequential",
+        trigger=seq,
+        fn_id=f"{DEV_APP_ID}-does-not-exist",
+    )
+    cap.exchange(
+        "malformed_body",
+        "The body is not JSON.",
+        method="POST",
+        query={"fnId": f"{DEV_APP_ID}-sequential", "stepId": "step"},
+        raw_body=b"{not json",
+        function="sequential",
+    )
+    cap.exchange(
+        "missing_ctx",
+        "The body is JSON but lacks ctx.",
+        method="POST",
+        query={"fnId": f"{DEV_APP_ID}-sequential", "stepId": "step"},
+        body={"event": seq, "events": [seq], "steps": {}, "use_api": False},
+        function="sequential",
+    )
     cap.exchange("probe_trust", "The trust probe.", method="POST", query={"probe": "trust"})
-    cap.exchange("introspection", "GET in dev mode: unauthenticated introspection.", method="GET",
-                 headers={"X-Inngest-Server-Kind": "dev"})
-    cap.exchange("sync_out_of_band", "PUT in dev mode: the peer registers with the API.",
-                 method="PUT", headers={"X-Inngest-Server-Kind": "dev"})
+    cap.exchange(
+        "introspection",
+        "GET in dev mode: unauthenticated introspection.",
+        method="GET",
+        headers={"X-Inngest-Server-Kind": "dev"},
+    )
+    cap.exchange(
+        "sync_out_of_band",
+        "PUT in dev mode: the peer registers with the API.",
+        method="PUT",
+        headers={"X-Inngest-Server-Kind": "dev"},
+    )
 
 
 def capture_cloud(cap: Capture) -> None:
     greet = event("test/greet", {"name": "cloud"})
-    cap.call("signed_01_primary", "Call signed with the signing key: accepted, response signed.",
-             function="greeter", trigger=greet, sign_with=SIGNING_KEY)
-    cap.call("signed_02_fallback", "Call signed with the fallback key: accepted.",
-             function="greeter", trigger=greet, sign_with=FALLBACK_KEY)
-    cap.call("signed_03_unsigned", "Unsigned call in cloud mode.",
-             function="greeter", trigger=greet)
-    cap.call("signed_04_wrong_key", "Call signed with an unknown key.",
-             function="greeter", trigger=greet, sign_with=WRONG_KEY)
-    cap.call("signed_05_tampered", "Body changed after signing.",
-             function="greeter", trigger=greet, sign_with=SIGNING_KEY,
-             tamper=lambda raw: raw.replace(b'"cloud"', b'"cl0ud"'))
-    cap.call("signed_06_expired", "Signature timestamp one day old (the spec asks to refuse it).",
-             function="greeter", trigger=greet, sign_with=SIGNING_KEY, sign_at=FIXED_NOW - 86_400)
-    cap.exchange("introspection_unsigned", "GET in cloud mode without a signature.", method="GET",
-                 headers={"X-Inngest-Server-Kind": "cloud"})
-    cap.exchange("introspection_signed", "GET in cloud mode, signed: authenticated introspection.",
-                 method="GET", headers={"X-Inngest-Server-Kind": "cloud"}, sign_with=SIGNING_KEY)
-    cap.exchange("sync_in_band", "Signed in-band sync PUT: the app config is the response.",
-                 method="PUT", body={"url": "https://app.example.test/api/inngest"},
-                 headers={"X-Inngest-Server-Kind": "cloud", "X-Inngest-Sync-Kind": "in_band"},
-                 sign_with=SIGNING_KEY)
+    cap.call(
+        "signed_01_primary",
+        "Call signed with the signing key: accepted, response signed.",
+        function="greeter",
+        trigger=greet,
+        sign_with=SIGNING_KEY,
+    )
+    cap.call(
+        "signed_02_fallback",
+        "Call signed with the fallback key: accepted.",
+        function="greeter",
+        trigger=greet,
+        sign_with=FALLBACK_KEY,
+    )
+    cap.call("signed_03_unsigned", "Unsigned call in cloud mode.", function="greeter", trigger=greet)
+    cap.call(
+        "signed_04_wrong_key",
+        "Call signed with an unknown key.",
+        function="greeter",
+        trigger=greet,
+        sign_with=WRONG_KEY,
+    )
+    cap.call(
+        "signed_05_tampered",
+        "Body changed after signing.",
+        function="greeter",
+        trigger=greet,
+        sign_with=SIGNING_KEY,
+        tamper=lambda raw: raw.replace(b'"cloud"', b'"cl0ud"'),
+    )
+    cap.call(
+        "signed_06_expired",
+        "Signature timestamp one day old (the spec asks to refuse it).",
+        function="greeter",
+        trigger=greet,
+        sign_with=SIGNING_KEY,
+        sign_at=FIXED_NOW - 86_400,
+    )
+    cap.exchange(
+        "introspection_unsigned",
+        "GET in cloud mode without a signature.",
+        method="GET",
+        headers={"X-Inngest-Server-Kind": "cloud"},
+    )
+    cap.exchange(
+        "introspection_signed",
+        "GET in cloud mode, signed: authenticated introspection.",
+        method="GET",
+        headers={"X-Inngest-Server-Kind": "cloud"},
+        sign_with=SIGNING_KEY,
+    )
+    cap.exchange(
+        "sync_in_band",
+        "Signed in-band sync PUT: the app config is the response.",
+        method="PUT",
+        body={"url": "https://app.example.test/api/inngest"},
+        headers={"X-Inngest-Server-Kind": "cloud", "X-Inngest-Sync-Kind": "in_band"},
+        sign_with=SIGNING_KEY,
+    )
 
 
 def main() -> int:
     for key in [k for k in os.environ if k.startswith("INNGEST_")]:
         del os.environ[key]
     # Freeze the peer's clock so that its response signatures are reproducible.
-    frozen_clock = types.SimpleNamespace(
-        time=lambda: float(FIXED_NOW), perf_counter=time.perf_counter
-    )
+    frozen_clock = types.SimpleNamespace(time=lambda: float(FIXED_NOW), perf_counter=time.perf_counter)
     setattr(peer_net, "time", frozen_clock)  # noqa: B010 - replacing the peer's module global
     quiet = logging.getLogger("peer-capture")
     quiet.addHandler(logging.NullHandler())
@@ -578,8 +807,7 @@ def main() -> int:
     # The peer reads the fallback key only from the environment.
     os.environ["INNGEST_SIGNING_KEY_FALLBACK"] = FALLBACK_KEY
 
-    cloud_client = inngest.Inngest(app_id=CLOUD_APP_ID, is_production=True,
-                                   signing_key=SIGNING_KEY, logger=quiet)
+    cloud_client = inngest.Inngest(app_id=CLOUD_APP_ID, is_production=True, signing_key=SIGNING_KEY, logger=quiet)
     cloud_app, cloud_outbound = serve(cloud_client, build_cloud_functions(cloud_client))
     cloud = Capture("cloud", cloud_app, CLOUD_APP_ID, cloud_outbound)
     capture_cloud(cloud)

@@ -150,7 +150,10 @@ def build_dev_client(**keywords: Any) -> steppe.Client:
     @client.create_function(
         fn_id="configured",
         name="Configured",
-        trigger=[steppe.TriggerEvent("spec/configured", expression="event.data.ok == true"), steppe.TriggerCron("0 9 * * 1")],
+        trigger=[
+            steppe.TriggerEvent("spec/configured", expression="event.data.ok == true"),
+            steppe.TriggerCron("0 9 * * 1"),
+        ],
         retries=2,
         concurrency=Concurrency(limit=5, key="event.data.user"),
         throttle=Throttle(limit=10, period=timedelta(minutes=1), burst=2),

@@ -112,7 +112,9 @@ async def test_a_blocking_step_does_not_block_the_event_loop() -> None:
         blocked = asyncio.create_task(
             http.post("/api/inngest", params={"fnId": "adapted-blocker", "stepId": "step"}, content=BODY, headers=DEV)
         )
-        answer = await http.post("/api/inngest", params={"fnId": "adapted-quick", "stepId": "step"}, content=BODY, headers=DEV)
+        answer = await http.post(
+            "/api/inngest", params={"fnId": "adapted-quick", "stepId": "step"}, content=BODY, headers=DEV
+        )
         assert (answer.json(), blocked.done()) == ("quick", False)
         release.set()
         assert [o["data"] for o in (await blocked).json()] == ["released"]
@@ -193,8 +195,9 @@ def test_django_sync_view_serves_calls_csrf_exempt(django_urls: types.ModuleType
     setattr(django_urls, "urlpatterns", [serve_django(app_client())])  # noqa: B010 - a module built at run time
     with override_settings(ROOT_URLCONF=django_urls.__name__):
         http = DjangoClient(enforce_csrf_checks=True)
-        step = http.post(django_path(QUERY), data=BODY, content_type="application/json",
-                         headers={"X-Inngest-Server-Kind": "dev"})
+        step = http.post(
+            django_path(QUERY), data=BODY, content_type="application/json", headers={"X-Inngest-Server-Kind": "dev"}
+        )
         assert step.status_code == 206
         assert [(o["op"], o["data"]) for o in json.loads(step.content)] == [("StepRun", "ada")]
         check_protocol_headers(step.headers)
@@ -205,7 +208,11 @@ async def test_django_async_view_serves_calls(django_urls: types.ModuleType) -> 
     setattr(django_urls, "urlpatterns", [serve_django(app_client(), path="inngest", asynchronous=True)])  # noqa: B010
     with override_settings(ROOT_URLCONF=django_urls.__name__):
         http = DjangoAsyncClient(enforce_csrf_checks=True)
-        done = await http.post("/inngest?fnId=adapted-greet&stepId=step", data=DONE, content_type="application/json",
-                               headers={"X-Inngest-Server-Kind": "dev"})
+        done = await http.post(
+            "/inngest?fnId=adapted-greet&stepId=step",
+            data=DONE,
+            content_type="application/json",
+            headers={"X-Inngest-Server-Kind": "dev"},
+        )
         assert (done.status_code, json.loads(done.content)) == (200, "hello ada")
         assert done.headers["x-inngest-framework"] == "django"

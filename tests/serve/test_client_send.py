@@ -65,8 +65,13 @@ SignupEvent = steppe.EventType("app/signup", Signup)
 
 def client_for(api: EventApi, **keywords: Any) -> steppe.Client:
     client = steppe.Client(
-        "sender", is_production=True, signing_key=SIGNING_KEY, event_key="evt-123", event_api_base_url=api.url,
-        env="preview", **keywords,
+        "sender",
+        is_production=True,
+        signing_key=SIGNING_KEY,
+        event_key="evt-123",
+        event_api_base_url=api.url,
+        env="preview",
+        **keywords,
     )
 
     @client.create_function(fn_id="welcome", trigger=SignupEvent)
@@ -78,13 +83,18 @@ def client_for(api: EventApi, **keywords: Any) -> steppe.Client:
 
 async def test_send_posts_the_events_with_the_event_key(event_api: EventApi) -> None:
     client = client_for(event_api)
-    ids = await client.send([SignupEvent.create(Signup(email="a@b.c")), steppe.Event(name="other", data={"x": 1}, id="mine")])
+    ids = await client.send(
+        [SignupEvent.create(Signup(email="a@b.c")), steppe.Event(name="other", data={"x": 1}, id="mine")]
+    )
     assert ids == ["id-0", "id-1"]
     [(path, headers, sent)] = event_api.received
     assert path == "/e/evt-123"
     assert headers["x-inngest-env"] == "preview"
     assert headers["x-inngest-sdk"].startswith("steppe:v")
-    assert sent == [{"name": "app/signup", "data": {"email": "a@b.c"}}, {"name": "other", "data": {"x": 1}, "id": "mine"}]
+    assert sent == [
+        {"name": "app/signup", "data": {"email": "a@b.c"}},
+        {"name": "other", "data": {"x": 1}, "id": "mine"},
+    ]
 
 
 async def test_send_validates_typed_events_before_sending_anything(event_api: EventApi) -> None:

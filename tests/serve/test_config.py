@@ -14,9 +14,9 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 import steppe
+from steppe._protocol.durations import time_string, utc_instant
+from steppe._protocol.function_config import function_config, step_url
 from steppe.options import BatchEvents, Cancel, Concurrency, Debounce, Singleton, Throttle, Timeouts
-from steppe.serve.config import function_config, step_url
-from steppe.serve.durations import time_string, utc_instant
 from tests.serve import twins
 
 SERVE_URL: Final = "http://localhost/api/inngest"
@@ -42,9 +42,19 @@ CONFIG_DIFFERENCES: Final[dict[str, tuple[str, dict[str, Any]]]] = {
     ),
     "peer-app-configured-failure": (
         "the handler is named '(on failure)', keeps its function's retries, and sends no empty lists",
-        {"name": "Configured function (on failure)", "cancel": None, "concurrency": None,
-         "steps": {"step": {"id": "step", "name": "step", "retries": {"attempts": 2}, "runtime": {
-             "type": "http", "url": f"{SERVE_URL}?fnId=peer-app-configured-failure&stepId=step"}}}},
+        {
+            "name": "Configured function (on failure)",
+            "cancel": None,
+            "concurrency": None,
+            "steps": {
+                "step": {
+                    "id": "step",
+                    "name": "step",
+                    "retries": {"attempts": 2},
+                    "runtime": {"type": "http", "url": f"{SERVE_URL}?fnId=peer-app-configured-failure&stepId=step"},
+                }
+            },
+        },
     ),
 }
 
@@ -106,15 +116,19 @@ def make(**options: Any) -> steppe.Function[Any, Any]:
 
 
 def test_every_option_reaches_the_config() -> None:
-    config = config_of(make(
-        concurrency=Concurrency(limit=3),
-        throttle=Throttle(limit=1, period=timedelta(seconds=90), burst=2),
-        debounce=Debounce(period=timedelta(seconds=5), key="event.data.k"),
-        batch_events=BatchEvents(max_size=50, timeout=timedelta(seconds=10), key="event.data.k", if_exp="event.data.ok"),
-        cancel=Cancel(event="app/cancel"),
-        timeouts=Timeouts(finish=timedelta(days=1, hours=2)),
-        singleton=Singleton(mode="cancel"),
-    ))
+    config = config_of(
+        make(
+            concurrency=Concurrency(limit=3),
+            throttle=Throttle(limit=1, period=timedelta(seconds=90), burst=2),
+            debounce=Debounce(period=timedelta(seconds=5), key="event.data.k"),
+            batch_events=BatchEvents(
+                max_size=50, timeout=timedelta(seconds=10), key="event.data.k", if_exp="event.data.ok"
+            ),
+            cancel=Cancel(event="app/cancel"),
+            timeouts=Timeouts(finish=timedelta(days=1, hours=2)),
+            singleton=Singleton(mode="cancel"),
+        )
+    )
     assert config["concurrency"] == [{"limit": 3}]
     assert config["throttle"] == {"limit": 1, "period": "1m30s", "burst": 2}
     assert config["debounce"] == {"period": "5s", "key": "event.data.k"}
@@ -129,8 +143,14 @@ def test_a_function_without_options_sends_only_what_the_spec_requires() -> None:
         "id": "app-f",
         "name": "f",
         "triggers": [{"event": "e"}],
-        "steps": {"step": {"id": "step", "name": "step", "retries": {"attempts": 4},
-                           "runtime": {"type": "http", "url": f"{SERVE_URL}?fnId=app-f&stepId=step"}}},
+        "steps": {
+            "step": {
+                "id": "step",
+                "name": "step",
+                "retries": {"attempts": 4},
+                "runtime": {"type": "http", "url": f"{SERVE_URL}?fnId=app-f&stepId=step"},
+            }
+        },
     }
 
 

@@ -25,10 +25,10 @@ from typing import Any, Final, cast
 import httpx
 import pytest
 
+from steppe._protocol.messages import SDK_VERSION
+from steppe._protocol.signing import hashed_signing_key, verify
+from steppe._protocol.wire import Op
 from steppe.serve import HttpRequest, HttpResponse, ServeHandler
-from steppe.serve.messages import SDK_VERSION
-from steppe.serve.signing import hashed_signing_key, verify
-from steppe.serve.wire import Op
 from tests.serve import twins
 from tests.serve.twins import FALLBACK_KEY, FIXED_NOW, SIGNING_KEY
 
@@ -62,9 +62,15 @@ def op(kind: str, user_id: str, **fields: Any) -> dict[str, Any]:
     index = fields.pop("index", None)
     hashed = sha1(user_id if index is None else f"{user_id}:{index}")
     return {
-        "op": kind, "id": hashed, "name": fields.pop("name", user_id), "displayName": user_id,
-        "userland": {"id": user_id, "index": index}, "data": fields.pop("data", None),
-        "opts": fields.pop("opts", None), "error": fields.pop("error", None), **fields,
+        "op": kind,
+        "id": hashed,
+        "name": fields.pop("name", user_id),
+        "displayName": user_id,
+        "userland": {"id": user_id, "index": index},
+        "data": fields.pop("data", None),
+        "opts": fields.pop("opts", None),
+        "error": fields.pop("error", None),
+        **fields,
     }
 
 
@@ -77,8 +83,9 @@ OUR_CAPABILITIES = {"in_band_sync": "v1", "trust_probe": "v1"}
 EXPECTED_DIFFERENCES: Final[dict[str, Difference]] = {
     # -- errors and retries ----------------------------------------------------------------------
     "dev__fn_error_01": Difference(SPEC_NO_RETRY, {"header.x-inngest-no-retry": "false"}),
-    "dev__retry_after_01": Difference(SPEC_NO_RETRY + "; spec: Retry-After MUST come with false",
-                                      {"header.x-inngest-no-retry": "false"}),
+    "dev__retry_after_01": Difference(
+        SPEC_NO_RETRY + "; spec: Retry-After MUST come with false", {"header.x-inngest-no-retry": "false"}
+    ),
     "dev__invoke_03_error": Difference(SPEC_ERRORS, {"status": 400}),
     "dev__step_error_04_memoized_error": Difference(SPEC_ERRORS, {"status": 400}),
     "dev__step_error_01_retries_left": Difference(
@@ -90,28 +97,57 @@ EXPECTED_DIFFERENCES: Final[dict[str, Difference]] = {
     "dev__step_error_03_no_max_attempts": Difference(
         "ctx has no max_attempts: steppe uses the function's own retries (3, so attempt 3 is the last); the peer "
         "assumes more attempts remain",
-        {"header.x-inngest-no-retry": "true",
-         "ops": [op("StepFailed", "flaky", error={"name": "ValueError", "message": "flaky failure"})]},
+        {
+            "header.x-inngest-no-retry": "true",
+            "ops": [op("StepFailed", "flaky", error={"name": "ValueError", "message": "flaky failure"})],
+        },
     ),
     "dev__non_retriable_01": Difference(
         "NonRetriableError in a step fails that step (StepFailed, memoized as its error) instead of failing the "
         "whole function in this response",
-        {"status": 206, "header.x-inngest-no-retry": "true", "error.name": ABSENT, "error.message": ABSENT,
-         "ops": [op("StepFailed", "fatal", error={"name": "NonRetriableError", "message": "cannot continue"})]},
+        {
+            "status": 206,
+            "header.x-inngest-no-retry": "true",
+            "error.name": ABSENT,
+            "error.message": ABSENT,
+            "ops": [op("StepFailed", "fatal", error={"name": "NonRetriableError", "message": "cannot continue"})],
+        },
     ),
     "dev__nested_01": Difference(
         "a step inside a step is a NestedStepError (non-retriable), so the outer step fails for good: StepFailed",
-        {"ops": [op("StepFailed", "outer", error={
-            "name": "NestedStepError",
-            "message": "step 'inner' was started inside the handler of step 'outer' (function 'peer-app-nested'); "
-                       "call steps from the function body, not from other steps",
-        })]},
+        {
+            "ops": [
+                op(
+                    "StepFailed",
+                    "outer",
+                    error={
+                        "name": "NestedStepError",
+                        "message": "step 'inner' was started inside the handler of step 'outer' (function 'peer-app-nested'); "
+                        "call steps from the function body, not from other steps",
+                    },
+                )
+            ]
+        },
     ),
     "dev__sequential_04_target_unknown": Difference(
         "spec 5.3.1: a targeted step that is never reached MUST be answered with a StepNotFound op",
-        {"status": 206, "error.name": ABSENT, "error.message": ABSENT,
-         "ops": [{"op": "StepNotFound", "id": sha1("no-such-step"), "name": None, "displayName": None,
-                  "userland": None, "data": None, "opts": None, "error": None}]},
+        {
+            "status": 206,
+            "error.name": ABSENT,
+            "error.message": ABSENT,
+            "ops": [
+                {
+                    "op": "StepNotFound",
+                    "id": sha1("no-such-step"),
+                    "name": None,
+                    "displayName": None,
+                    "userland": None,
+                    "data": None,
+                    "opts": None,
+                    "error": None,
+                }
+            ],
+        },
     ),
     # -- op shapes ---------------------------------------------------------------------------------
     "dev__sleep_01_empty": Difference(
@@ -121,24 +157,44 @@ EXPECTED_DIFFERENCES: Final[dict[str, Difference]] = {
     ),
     "dev__wait_01_empty": Difference(
         "spec 5.3.3: the event name goes in opts.event (the peer puts it in name, the server's fallback)",
-        {"ops": [op("WaitForEvent", "wait-approval", opts={
-            "event": "test/approved", "timeout": "1h", "if": "async.data.order == event.data.order"})]},
+        {
+            "ops": [
+                op(
+                    "WaitForEvent",
+                    "wait-approval",
+                    opts={"event": "test/approved", "timeout": "1h", "if": "async.data.order == event.data.order"},
+                )
+            ]
+        },
     ),
     "dev__invoke_01_empty": Difference(
         "unset optional fields are omitted rather than sent as null (payload.v, timeout)",
-        {"ops": [op("InvokeFunction", "call-child", opts={"function_id": "peer-app-child", "payload": {"data": {"n": 41}}})]},
+        {
+            "ops": [
+                op(
+                    "InvokeFunction",
+                    "call-child",
+                    opts={"function_id": "peer-app-child", "payload": {"data": {"n": 41}}},
+                )
+            ]
+        },
     ),
     # -- bad requests --------------------------------------------------------------------------------
     "dev__malformed_body": Difference(
-        SPEC_BAD_REQUEST, {"status": 400, "error.name": "BadRequest", "error.message": Prefix("malformed call request body")}
+        SPEC_BAD_REQUEST,
+        {"status": 400, "error.name": "BadRequest", "error.message": Prefix("malformed call request body")},
     ),
     "dev__missing_ctx": Difference(
-        SPEC_BAD_REQUEST, {"status": 400, "error.name": "BadRequest", "error.message": Prefix("malformed call request body")}
+        SPEC_BAD_REQUEST,
+        {"status": 400, "error.name": "BadRequest", "error.message": Prefix("malformed call request body")},
     ),
     "dev__unknown_function": Difference(
         SPEC_BAD_REQUEST,
-        {"status": 400, "error.name": "FunctionNotFound",
-         "error.message": Prefix("no function 'peer-app-does-not-exist' is served here")},
+        {
+            "status": 400,
+            "error.name": "FunctionNotFound",
+            "error.message": Prefix("no function 'peer-app-does-not-exist' is served here"),
+        },
     ),
     # -- sync and introspection ----------------------------------------------------------------------
     "dev__introspection": Difference(
@@ -157,49 +213,89 @@ EXPECTED_DIFFERENCES: Final[dict[str, Difference]] = {
     ),
     "cloud__signed_04_wrong_key": Difference(
         "the 401 body names the refusal",
-        {"error.name": "InvalidSignatureError",
-         "error.message": "X-Inngest-Signature does not match the request body signed with the signing key or the "
-                          "fallback key"},
+        {
+            "error.name": "InvalidSignatureError",
+            "error.message": "X-Inngest-Signature does not match the request body signed with the signing key or the "
+            "fallback key",
+        },
     ),
     "cloud__signed_05_tampered": Difference(
         "the 401 body names the refusal",
-        {"error.name": "InvalidSignatureError",
-         "error.message": "X-Inngest-Signature does not match the request body signed with the signing key or the "
-                          "fallback key"},
+        {
+            "error.name": "InvalidSignatureError",
+            "error.message": "X-Inngest-Signature does not match the request body signed with the signing key or the "
+            "fallback key",
+        },
     ),
     "cloud__signed_06_expired": Difference(
         "spec 4.1.3: a signature older than 5 minutes is refused (the peer never checks the time)",
-        {"status": 401, "ops": ABSENT, "error.name": "ExpiredSignatureError",
-         "error.message": "X-Inngest-Signature timestamp is 86400s old, older than the accepted 300s"},
+        {
+            "status": 401,
+            "ops": ABSENT,
+            "error.name": "ExpiredSignatureError",
+            "error.message": "X-Inngest-Signature timestamp is 86400s old, older than the accepted 300s",
+        },
     ),
     "cloud__introspection_unsigned": Difference(
         "spec 4.5: an unsigned GET gets the unauthenticated body, not a 401",
-        {"status": 200, "error.message": ABSENT, "body.function_count": 1, "body.has_event_key": False,
-         "body.has_signing_key": True, "body.has_signing_key_fallback": True, "body.mode": "cloud",
-         "body.schema_version": "2024-05-24"},
+        {
+            "status": 200,
+            "error.message": ABSENT,
+            "body.function_count": 1,
+            "body.has_event_key": False,
+            "body.has_signing_key": True,
+            "body.has_signing_key_fallback": True,
+            "body.mode": "cloud",
+            "body.schema_version": "2024-05-24",
+        },
     ),
     "cloud__introspection_signed": Difference(
         PEER_KEY_HASH + "; origins without a trailing slash; unset fields omitted; steppe's own SDK version; no "
         "connect capability",
-        {"body.api_origin": "https://api.inngest.com", "body.event_api_origin": "https://inn.gs",
-         "body.capabilities.connect": ABSENT, "body.env": ABSENT, "body.event_key_hash": ABSENT,
-         "body.serve_origin": ABSENT, "body.serve_path": ABSENT, "body.sdk_version": SDK_VERSION,
-         "body.signing_key_hash": hashed_signing_key(SIGNING_KEY),
-         "body.signing_key_fallback_hash": hashed_signing_key(FALLBACK_KEY)},
+        {
+            "body.api_origin": "https://api.inngest.com",
+            "body.event_api_origin": "https://inn.gs",
+            "body.capabilities.connect": ABSENT,
+            "body.env": ABSENT,
+            "body.event_key_hash": ABSENT,
+            "body.serve_origin": ABSENT,
+            "body.serve_path": ABSENT,
+            "body.sdk_version": SDK_VERSION,
+            "body.signing_key_hash": hashed_signing_key(SIGNING_KEY),
+            "body.signing_key_fallback_hash": hashed_signing_key(FALLBACK_KEY),
+        },
     ),
     "cloud__sync_in_band": Difference(
         PEER_KEY_HASH + "; retries always sent (the server's default could differ from ours); steppe's SDK "
         "name and version; origins without a trailing slash",
-        {"body.functions": [{
-            "id": "peer-cloud-greeter", "name": "greeter", "triggers": [{"event": "test/greet"}],
-            "steps": {"step": {"id": "step", "name": "step", "retries": {"attempts": 4}, "runtime": {
-                "type": "http", "url": "https://app.example.test/api/inngest?fnId=peer-cloud-greeter&stepId=step"}}},
-        }],
-         "body.inspection.api_origin": "https://api.inngest.com", "body.inspection.event_api_origin": "https://inn.gs",
-         "body.inspection.capabilities.connect": ABSENT, "body.inspection.sdk_version": SDK_VERSION,
-         "body.inspection.signing_key_hash": hashed_signing_key(SIGNING_KEY),
-         "body.inspection.signing_key_fallback_hash": hashed_signing_key(FALLBACK_KEY),
-         "body.sdk_author": "steppe", "body.sdk_version": SDK_VERSION},
+        {
+            "body.functions": [
+                {
+                    "id": "peer-cloud-greeter",
+                    "name": "greeter",
+                    "triggers": [{"event": "test/greet"}],
+                    "steps": {
+                        "step": {
+                            "id": "step",
+                            "name": "step",
+                            "retries": {"attempts": 4},
+                            "runtime": {
+                                "type": "http",
+                                "url": "https://app.example.test/api/inngest?fnId=peer-cloud-greeter&stepId=step",
+                            },
+                        }
+                    },
+                }
+            ],
+            "body.inspection.api_origin": "https://api.inngest.com",
+            "body.inspection.event_api_origin": "https://inn.gs",
+            "body.inspection.capabilities.connect": ABSENT,
+            "body.inspection.sdk_version": SDK_VERSION,
+            "body.inspection.signing_key_hash": hashed_signing_key(SIGNING_KEY),
+            "body.inspection.signing_key_fallback_hash": hashed_signing_key(FALLBACK_KEY),
+            "body.sdk_author": "steppe",
+            "body.sdk_version": SDK_VERSION,
+        },
     ),
 }
 
@@ -219,9 +315,13 @@ def flatten(prefix: str, value: Any) -> dict[str, Any]:
 def op_summary(raw: object) -> dict[str, Any]:
     parsed = Op.model_validate(raw)
     return {
-        "op": parsed.op.value, "id": parsed.id, "name": parsed.name, "displayName": parsed.display_name,
+        "op": parsed.op.value,
+        "id": parsed.id,
+        "name": parsed.name,
+        "displayName": parsed.display_name,
         "userland": None if parsed.userland is None else {"id": parsed.userland.id, "index": parsed.userland.index},
-        "data": parsed.data, "opts": parsed.opts,
+        "data": parsed.data,
+        "opts": parsed.opts,
         "error": None if parsed.error is None else {"name": parsed.error.name, "message": parsed.error.message},
     }
 
@@ -269,9 +369,11 @@ class PeerApiStandIn:
             return httpx.Response(200, json={"ok": True, "modified": True})
         body = self.fixture["request"]["body"]
         if request.url.path.endswith("/batch"):
-            return httpx.Response(200, json=[body["event"]] + [
-                {**body["event"], "data": {"i": i}, "id": f"01HF3ZQ6Y5EVENT00000000B{i}"} for i in (1, 2)
-            ])
+            return httpx.Response(
+                200,
+                json=[body["event"]]
+                + [{**body["event"], "data": {"i": i}, "id": f"01HF3ZQ6Y5EVENT00000000B{i}"} for i in (1, 2)],
+            )
         if request.url.path.endswith("/actions"):
             return httpx.Response(200, json={})
         return httpx.Response(404, json={"error": f"unexpected path {request.url.path}"})

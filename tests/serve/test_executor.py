@@ -13,10 +13,11 @@ import pytest
 from pydantic import BaseModel
 
 import steppe
-from steppe.core.driver import Interrupt, MemoData, RunRequest, SleepRequest
-from steppe.core.ids import StepIdAllocator
-from steppe.serve.driver import HttpDriver
-from steppe.serve.executor import retry_after_value
+from steppe._core.ids import StepIdAllocator
+from steppe._core.outcomes import Interrupt, MemoData
+from steppe._core.requests import RunRequest, SleepRequest
+from steppe._protocol.call_driver import HttpDriver
+from steppe._protocol.executor import retry_after_value
 from tests.serve.helpers import FakeApi, body, call_body, call_request, dev_handler, event, ops, sha1
 
 
@@ -54,11 +55,14 @@ async def test_a_group_of_different_steps_reports_each_with_its_own_op() -> None
 
     @client.create_function(fn_id="mixed", trigger=steppe.TriggerEvent("e"))
     async def mixed(ctx: steppe.Context, step: steppe.Step) -> Any:
-        return await step.parallel((
-            lambda: step.run("work", lambda: 1),
-            lambda: step.sleep("pause", timedelta(seconds=5)),
-            lambda: step.wait_for_event("signal", event="go", timeout=timedelta(minutes=1)),
-        ), mode="race")
+        return await step.parallel(
+            (
+                lambda: step.run("work", lambda: 1),
+                lambda: step.sleep("pause", timedelta(seconds=5)),
+                lambda: step.wait_for_event("signal", event="go", timeout=timedelta(minutes=1)),
+            ),
+            mode="race",
+        )
 
     answer = ops(await dev_handler(client).handle(call_request(mixed, call_body(event("e")))))
     assert [(o["op"], o.get("opts")) for o in answer] == [
@@ -79,7 +83,9 @@ async def test_one_new_run_step_in_a_group_runs_at_once_when_allowed() -> None:
     memo = {sha1("left"): {"data": 1}}
     allowed = ops(await handler.handle(call_request(pair, call_body(event("e"), memo))))
     assert [(o["op"], o["displayName"], o.get("data")) for o in allowed] == [("StepRun", "right", 2)]
-    disabled = ops(await handler.handle(call_request(pair, call_body(event("e"), memo, disable_immediate_execution=True))))
+    disabled = ops(
+        await handler.handle(call_request(pair, call_body(event("e"), memo, disable_immediate_execution=True)))
+    )
     assert [(o["op"], o["displayName"]) for o in disabled] == [("StepPlanned", "right")]
 
 
@@ -112,9 +118,13 @@ async def test_a_targeted_call_runs_only_its_target() -> None:
     async def three(ctx: steppe.Context, step: steppe.Step) -> Any:
         return await step.parallel(tuple(step.defer(n, work, n) for n in ("a", "b", "c")))
 
-    answer = ops(await dev_handler(client).handle(
-        call_request(three, call_body(event("e"), step_id=sha1("b"), disable_immediate_execution=True), step_id=sha1("b"))
-    ))
+    answer = ops(
+        await dev_handler(client).handle(
+            call_request(
+                three, call_body(event("e"), step_id=sha1("b"), disable_immediate_execution=True), step_id=sha1("b")
+            )
+        )
+    )
     assert [(o["op"], o["id"], o["data"]) for o in answer] == [("StepRun", sha1("b"), "b")]
     assert ran == ["b"]
 
@@ -187,7 +197,9 @@ async def test_a_nested_step_in_an_async_function_fails_the_outer_step() -> None
         return await step.run("outer", outer)
 
     answer = ops(await dev_handler(client).handle(call_request(nested, call_body(event("e")))))
-    assert [(o["op"], o["displayName"], o["error"]["name"]) for o in answer] == [("StepFailed", "outer", "NestedStepError")]
+    assert [(o["op"], o["displayName"], o["error"]["name"]) for o in answer] == [
+        ("StepFailed", "outer", "NestedStepError")
+    ]
 
 
 def test_retry_after_values() -> None:
@@ -248,7 +260,11 @@ async def test_an_event_that_does_not_fit_the_trigger_type_is_a_non_retriable_fa
         ran.append(ctx.event.data.email)
 
     answer = await dev_handler(client).handle(call_request(welcome, call_body(event("app/signup", {"email": 1}))))
-    assert (answer.status, answer.headers["x-inngest-no-retry"], body(answer)["name"]) == (400, "true", "ValidationError")
+    assert (answer.status, answer.headers["x-inngest-no-retry"], body(answer)["name"]) == (
+        400,
+        "true",
+        "ValidationError",
+    )
     assert ran == []
 
 
@@ -321,7 +337,9 @@ async def test_the_driver_reports_found_steps_in_program_order_whatever_order_th
     taken = [ids.allocate(name) for name in ("a", "b", "c")]
     driver = HttpDriver({}, target=None)
     requests = [
-        SleepRequest(id=step_id, display_name=step_id.user_id, parallel="wait", until=None, duration=timedelta(seconds=1))
+        SleepRequest(
+            id=step_id, display_name=step_id.user_id, parallel="wait", until=None, duration=timedelta(seconds=1)
+        )
         for step_id in taken
     ]
     for request in (requests[2], requests[0], requests[1]):  # as threads might deliver them

@@ -12,7 +12,9 @@ from steppe.serve import ServeHandler
 from tests.serve.helpers import call_body, call_request, dev_handler, event
 
 
-async def drive(handler: ServeHandler, function: steppe.Function[Any, Any], trigger: dict[str, Any], limit: int = 50) -> tuple[Any, int]:
+async def drive(
+    handler: ServeHandler, function: steppe.Function[Any, Any], trigger: dict[str, Any], limit: int = 50
+) -> tuple[Any, int]:
     """Play the server: store each StepRun's data, call each planned step by its id, until a 200."""
     memos: dict[str, Any] = {}
     pending: list[str] = ["step"]
@@ -20,7 +22,9 @@ async def drive(handler: ServeHandler, function: steppe.Function[Any, Any], trig
     for calls in range(1, limit + 1):
         step_id = pending.pop(0) if pending else "step"
         answer = await handler.handle(
-            call_request(function, call_body(trigger, memos, disable_immediate_execution=disable_immediate), step_id=step_id)
+            call_request(
+                function, call_body(trigger, memos, disable_immediate_execution=disable_immediate), step_id=step_id
+            )
         )
         body = json.loads(answer.body)
         if answer.status == 200:

@@ -1,4 +1,4 @@
-"""Tests of steppe.serve.settings (proposed: tests/serve/test_settings.py)."""
+"""Tests of steppe._protocol.settings (proposed: tests/serve/test_settings.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import hashlib
 
 import pytest
 
-from steppe.serve.settings import (
+from steppe._protocol.settings import (
     CLOUD_API_BASE_URL,
     CLOUD_EVENT_API_BASE_URL,
     DEV_SERVER_URL,
@@ -28,7 +28,7 @@ def test_production_defaults() -> None:
 
 
 def test_production_without_a_signing_key_is_an_error() -> None:
-    with pytest.raises(ServeSettingsError, match="INNGEST_SIGNING_KEY is not set.*INNGEST_DEV=1"):
+    with pytest.raises(ServeSettingsError, match=r"INNGEST_SIGNING_KEY is not set.*INNGEST_DEV=1"):
         ServeSettings.from_env({})
 
 
@@ -48,9 +48,11 @@ def test_falsy_dev_flags_mean_production(flag: str) -> None:
 
 @pytest.mark.parametrize(
     ("value", "url"),
-    [("http://host.docker.internal:8288", "http://host.docker.internal:8288"),
-     ("http://devserver:9000/", "http://devserver:9000"),
-     ("localhost:8288", "http://localhost:8288")],
+    [
+        ("http://host.docker.internal:8288", "http://host.docker.internal:8288"),
+        ("http://devserver:9000/", "http://devserver:9000"),
+        ("localhost:8288", "http://localhost:8288"),
+    ],
 )
 def test_dev_url(value: str, url: str) -> None:
     settings = ServeSettings.from_env({"INNGEST_DEV": value})
@@ -75,15 +77,17 @@ def test_specific_base_urls_win_over_the_shared_one_and_the_dev_url() -> None:
 
 
 def test_every_variable_is_read() -> None:
-    settings = ServeSettings.from_env({
-        "INNGEST_SIGNING_KEY": KEY,
-        "INNGEST_SIGNING_KEY_FALLBACK": FALLBACK,
-        "INNGEST_EVENT_KEY": "evt",
-        "INNGEST_EVENT_API_BASE_URL": "https://events.example",
-        "INNGEST_SERVE_ORIGIN": "myapp.example.com",
-        "INNGEST_SERVE_PATH": "/api/inngest",
-        "INNGEST_ENV": "feature-x",
-    })
+    settings = ServeSettings.from_env(
+        {
+            "INNGEST_SIGNING_KEY": KEY,
+            "INNGEST_SIGNING_KEY_FALLBACK": FALLBACK,
+            "INNGEST_EVENT_KEY": "evt",
+            "INNGEST_EVENT_API_BASE_URL": "https://events.example",
+            "INNGEST_SERVE_ORIGIN": "myapp.example.com",
+            "INNGEST_SERVE_PATH": "/api/inngest",
+            "INNGEST_ENV": "feature-x",
+        }
+    )
     assert settings.signing_key_fallback == FALLBACK
     assert settings.event_key == "evt"
     assert settings.event_api_base_url == "https://events.example"
@@ -99,8 +103,9 @@ def test_empty_values_count_as_unset() -> None:
 
 
 def test_overrides_win_over_the_environment() -> None:
-    settings = ServeSettings.from_env({"INNGEST_DEV": "1"}, dev=False, signing_key=KEY,
-                                      api_base_url="https://proxy.example/")
+    settings = ServeSettings.from_env(
+        {"INNGEST_DEV": "1"}, dev=False, signing_key=KEY, api_base_url="https://proxy.example/"
+    )
     assert settings.mode == "cloud"
     assert settings.api_base_url == "https://proxy.example"
     assert settings.event_api_base_url == CLOUD_EVENT_API_BASE_URL

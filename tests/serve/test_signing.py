@@ -1,4 +1,4 @@
-"""Tests of steppe.serve.signing: hand-derived vectors, the `inngest` package as an oracle, and
+"""Tests of steppe._protocol.signing: hand-derived vectors, the `inngest` package as an oracle, and
 every way a request can fail verification."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from inngest._internal import net as peer_net
 from inngest._internal import server_lib as peer_server
 from inngest._internal import transforms as peer_transforms
 
-from steppe.serve.signing import (
+from steppe._protocol.signing import (
     DEFAULT_MAX_AGE,
     DEFAULT_MAX_FUTURE_SKEW,
     ExpiredSignatureError,
@@ -46,13 +46,13 @@ BODY = b'{"ctx":{"attempt":0},"event":{"name":"test/x"},"steps":{}}'
 PEER_FIXTURES = Path(__file__).parent / "fixtures" / "peer"
 
 hex_keys = st.binary(min_size=1, max_size=64).map(lambda raw: raw.hex())
-signing_keys = st.tuples(st.sampled_from(["", "signkey-test-", "signkey-prod-", "signkey-branch-"]),
-                         hex_keys).map("".join)
+signing_keys = st.tuples(st.sampled_from(["", "signkey-test-", "signkey-prod-", "signkey-branch-"]), hex_keys).map(
+    "".join
+)
 timestamps = st.integers(min_value=0, max_value=4_102_444_800)
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers(-(2**53), 2**53) | st.text(max_size=20),
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
     max_leaves=20,
 )
 
@@ -125,9 +125,7 @@ def test_sign_equals_the_peers_response_signature(body: bytes, key: str, timesta
 
 
 @given(value=json_values, key=signing_keys, timestamp=timestamps)
-def test_sign_equals_the_peers_request_signature_on_canonical_json(
-    value: object, key: str, timestamp: int
-) -> None:
+def test_sign_equals_the_peers_request_signature_on_canonical_json(value: object, key: str, timestamp: int) -> None:
     # The peer canonicalizes (RFC 8785) before signing; the server sends canonical bytes, on
     # which both agree.
     canonical = peer_transforms.canonicalize(json.dumps(value).encode())
@@ -205,9 +203,7 @@ def test_verify_accepts_a_fresh_signature() -> None:
 
 
 def test_verify_falls_back_to_the_fallback_key() -> None:
-    verified = verify(
-        BODY, sign(BODY, FALLBACK, now=NOW), signing_key=KEY, fallback_key=FALLBACK, now=NOW
-    )
+    verified = verify(BODY, sign(BODY, FALLBACK, now=NOW), signing_key=KEY, fallback_key=FALLBACK, now=NOW)
     assert verified.used_fallback is True
     assert verified.signing_key == FALLBACK
 
@@ -245,7 +241,7 @@ def test_verify_compares_in_constant_time(monkeypatch: pytest.MonkeyPatch) -> No
         calls.append((a, b))
         return real(a, b)
 
-    monkeypatch.setattr("steppe.serve.signing.hmac.compare_digest", spy)
+    monkeypatch.setattr("steppe._protocol.signing.hmac.compare_digest", spy)
     verify(BODY, sign(BODY, KEY, now=NOW), signing_key=KEY, now=NOW)
     assert len(calls) == 1
 
@@ -260,7 +256,7 @@ def test_an_unsigned_request_is_refused(header: str | None) -> None:
 
 
 def test_a_request_signed_with_another_key_is_refused() -> None:
-    with pytest.raises(InvalidSignatureError, match="does not match .* the signing key$"):
+    with pytest.raises(InvalidSignatureError, match=r"does not match .* the signing key$"):
         verify(BODY, sign(BODY, OTHER, now=NOW), signing_key=KEY, now=NOW)
 
 
@@ -357,8 +353,14 @@ def test_a_malformed_header_is_refused(header: str, problem: str) -> None:
 
 
 def test_every_failure_is_a_signature_error() -> None:
-    for error in (MissingSignatureError, MalformedSignatureError, InvalidSignatureError,
-                  ExpiredSignatureError, FutureSignatureError, ReplayedSignatureError):
+    for error in (
+        MissingSignatureError,
+        MalformedSignatureError,
+        InvalidSignatureError,
+        ExpiredSignatureError,
+        FutureSignatureError,
+        ReplayedSignatureError,
+    ):
         assert issubclass(error, SignatureError)
 
 
@@ -369,8 +371,7 @@ def test_verify_refuses_bad_configuration() -> None:
     with pytest.raises(ValueError, match="max_age must be positive"):
         verify(BODY, header, signing_key=KEY, now=NOW, max_age=timedelta(0))
     with pytest.raises(ValueError, match="shorter than max_age"):
-        verify(BODY, header, signing_key=KEY, now=NOW,
-               replay_guard=ReplayGuard(max_age=timedelta(minutes=1)))
+        verify(BODY, header, signing_key=KEY, now=NOW, replay_guard=ReplayGuard(max_age=timedelta(minutes=1)))
 
 
 # --- the replay guard -----------------------------------------------------------------------------

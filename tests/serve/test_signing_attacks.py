@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 import steppe
+from steppe._protocol.signing import sign
 from steppe.serve import HttpRequest, ServeHandler
-from steppe.serve.signing import sign
 from tests.serve.helpers import FALLBACK_KEY, NOW, SIGNING_KEY, call_body, call_request, event, signed
 
 WRONG_KEY = "signkey-test-" + "ab" * 32
@@ -41,10 +41,14 @@ ATTACKS: dict[str, tuple[Callable[[], tuple[dict[str, str], bytes]], str]] = {
     "malformed signature": (lambda: ({"x-inngest-signature": "t=now&s=zz"}, BODY), "MalformedSignatureError"),
     "signed with another key": (lambda: (signed(BODY, WRONG_KEY), BODY), "InvalidSignatureError"),
     "body changed after signing": (
-        lambda: (signed(BODY), BODY.replace(b'"attempt": 0', b'"attempt": 1')), "InvalidSignatureError"
+        lambda: (signed(BODY), BODY.replace(b'"attempt": 0', b'"attempt": 1')),
+        "InvalidSignatureError",
     ),
     "timestamp changed after signing": (
-        lambda: ({"x-inngest-signature": signed(BODY)["x-inngest-signature"].replace(f"t={NOW}", f"t={NOW + 1}")}, BODY),
+        lambda: (
+            {"x-inngest-signature": signed(BODY)["x-inngest-signature"].replace(f"t={NOW}", f"t={NOW + 1}")},
+            BODY,
+        ),
         "InvalidSignatureError",
     ),
     "expired (5 minutes and 1 second old)": (lambda: (signed(BODY, at=NOW - 301), BODY), "ExpiredSignatureError"),
@@ -117,8 +121,11 @@ async def test_dev_mode_verifies_nothing() -> None:
 
 def put(body: bytes, headers: dict[str, str]) -> HttpRequest:
     return HttpRequest.create(
-        method="PUT", url="https://app.test/api/inngest", headers={"x-inngest-sync-kind": "in_band", **headers},
-        query={}, body=body,
+        method="PUT",
+        url="https://app.test/api/inngest",
+        headers={"x-inngest-sync-kind": "in_band", **headers},
+        query={},
+        body=body,
     )
 
 
@@ -138,17 +145,28 @@ async def test_an_in_band_sync_needs_a_valid_signature(attack: str) -> None:
 
 async def test_a_forged_trust_probe_is_refused() -> None:
     handler, _ = cloud([])
-    probe = HttpRequest.create(method="POST", url="https://app.test/api/inngest", headers=signed(b"", WRONG_KEY),
-                               query={"probe": "trust"}, body=b"")
+    probe = HttpRequest.create(
+        method="POST",
+        url="https://app.test/api/inngest",
+        headers=signed(b"", WRONG_KEY),
+        query={"probe": "trust"},
+        body=b"",
+    )
     assert (await handler.handle(probe)).status == 401
 
 
 async def test_a_forged_introspection_gets_only_the_public_fields() -> None:
     handler, _ = cloud([])
-    request = HttpRequest.create(method="GET", url="https://app.test/api/inngest", headers=signed(b"", WRONG_KEY),
-                                 query={}, body=b"")
+    request = HttpRequest.create(
+        method="GET", url="https://app.test/api/inngest", headers=signed(b"", WRONG_KEY), query={}, body=b""
+    )
     answer = await handler.handle(request)
     assert answer.status == 200
     assert set(json.loads(answer.body)) == {
-        "function_count", "has_event_key", "has_signing_key", "has_signing_key_fallback", "mode", "schema_version",
+        "function_count",
+        "has_event_key",
+        "has_signing_key",
+        "has_signing_key_fallback",
+        "mode",
+        "schema_version",
     }

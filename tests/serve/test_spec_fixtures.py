@@ -13,9 +13,9 @@ import pytest
 from pydantic import JsonValue
 
 import steppe
+from steppe._protocol.messages import SDK_VERSION
+from steppe._protocol.signing import verify
 from steppe.serve import HttpRequest, ServeHandler
-from steppe.serve.messages import SDK_VERSION
-from steppe.serve.signing import verify
 from tests.serve import spec_app
 
 SPEC_FIXTURES = Path(__file__).parent / "fixtures" / "spec"
@@ -96,7 +96,14 @@ def test_there_is_a_fixture_for_every_status_and_op() -> None:
             ops.update(op["op"] for op in response["body"])
     assert statuses == {200, 206, 400, 401, 405, 500}
     assert ops == {
-        "StepRun", "StepPlanned", "StepError", "StepFailed", "Sleep", "WaitForEvent", "InvokeFunction", "StepNotFound",
+        "StepRun",
+        "StepPlanned",
+        "StepError",
+        "StepFailed",
+        "Sleep",
+        "WaitForEvent",
+        "InvokeFunction",
+        "StepNotFound",
     }
 
 
@@ -112,7 +119,9 @@ async def test_spec_fixture(path: Path) -> None:
     else:
         body = encode(asked["body"]) if asked["body"] is not None else b""
     response = await handler.handle(
-        HttpRequest.create(method=asked["method"], url=asked["url"], headers=asked["headers"], query=asked["query"], body=body)
+        HttpRequest.create(
+            method=asked["method"], url=asked["url"], headers=asked["headers"], query=asked["query"], body=body
+        )
     )
 
     assert response.status == expected["status"], response.body

@@ -9,8 +9,8 @@ from typing import Any
 import httpx
 
 import steppe
+from steppe._protocol.signing import hashed_signing_key
 from steppe.serve import HttpRequest, ServeHandler
-from steppe.serve.signing import hashed_signing_key
 from tests.serve.helpers import FALLBACK_KEY, NOW, SIGNING_KEY, FakeApi, signed
 
 
@@ -26,13 +26,22 @@ def cloud_client(**keywords: Any) -> steppe.Client:
 
 def handler(client: steppe.Client, api: FakeApi, environ: dict[str, str] | None = None) -> ServeHandler:
     return ServeHandler(
-        client, framework="test", settings=client.serve_settings(environ=environ or {}),
-        api_transport=api.transport(), clock=lambda: NOW,
+        client,
+        framework="test",
+        settings=client.serve_settings(environ=environ or {}),
+        api_transport=api.transport(),
+        clock=lambda: NOW,
     )
 
 
-def request(method: str, *, url: str = "https://app.test/api/inngest", headers: dict[str, str] | None = None,
-            query: dict[str, str] | None = None, body: bytes = b"") -> HttpRequest:
+def request(
+    method: str,
+    *,
+    url: str = "https://app.test/api/inngest",
+    headers: dict[str, str] | None = None,
+    query: dict[str, str] | None = None,
+    body: bytes = b"",
+) -> HttpRequest:
     return HttpRequest.create(method=method, url=url, headers=headers or {}, query=query or {}, body=body)
 
 
@@ -67,7 +76,10 @@ async def test_a_refused_key_is_retried_with_the_fallback_key() -> None:
     api = FakeApi({"POST /fn/register": register})
     answer = await handler(cloud_client(signing_key_fallback=FALLBACK_KEY), api).handle(request("PUT"))
     assert answer.status == 200
-    assert [c.headers["authorization"] for c in api.calls] == [f"Bearer {hashed_signing_key(SIGNING_KEY)}", fallback_bearer]
+    assert [c.headers["authorization"] for c in api.calls] == [
+        f"Bearer {hashed_signing_key(SIGNING_KEY)}",
+        fallback_bearer,
+    ]
 
 
 async def test_the_configured_serve_origin_and_path_win_over_the_request_url() -> None:

@@ -1,4 +1,4 @@
-"""Tests of steppe.serve.wire: every body captured from the `inngest` package parses and
+"""Tests of steppe._protocol.wire: every body captured from the `inngest` package parses and
 round-trips exactly, memos unwrap as the protocol says, and known fields are typed strictly."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import JsonValue, TypeAdapter, ValidationError
 
-from steppe.serve.wire import (
+from steppe._protocol.wire import (
     AuthenticatedIntrospection,
     BatchEvents,
     CallRequest,
@@ -53,10 +53,12 @@ FIXTURE_FILES = sorted(PEER_FIXTURES.glob("*.json"))
 ANY_JSON: TypeAdapter[JsonValue] = TypeAdapter(JsonValue)
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(-(2**53), 2**53) | st.text(max_size=10)
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**53), 2**53)
+    | st.text(max_size=10)
     | st.floats(allow_nan=False, allow_infinity=False),
-    lambda children: st.lists(children, max_size=3)
-    | st.dictionaries(st.text(max_size=6), children, max_size=3),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=6), children, max_size=3),
     max_leaves=12,
 )
 
@@ -164,9 +166,7 @@ def test_captured_register_body_has_every_config_field() -> None:
         ConcurrencyLimit(limit=5, key="event.data.user", scope="fn"),
         ConcurrencyLimit(limit=50, key='"global"', scope="account"),
     ]
-    assert configured.cancel == [
-        CancelOn(event="test/cancelled", if_="async.data.id == event.data.id", timeout="1d")
-    ]
+    assert configured.cancel == [CancelOn(event="test/cancelled", if_="async.data.id == event.data.id", timeout="1d")]
     assert isinstance(configured.triggers[1], CronTrigger)
     assert configured.steps["step"].retries == Retries(attempts=2)
     batched = configs["peer-app-batched"]
@@ -205,14 +205,18 @@ def test_captured_memos_unwrap_as_the_protocol_says() -> None:
         ({"data": {"x": 1}}, MemoData({"x": 1})),
         ({"data": None}, MemoData(None)),
         ({"error": {"name": "E", "message": "m"}}, MemoError(name="E", message="m")),
-        ({"error": {"name": "E", "message": "m", "stack": "s", "code": "c"}},
-         MemoError(name="E", message="m", stack="s")),
+        (
+            {"error": {"name": "E", "message": "m", "stack": "s", "code": "c"}},
+            MemoError(name="E", message="m", stack="s"),
+        ),
         (None, MemoData(None)),
         (42, MemoData(42)),
         ({}, MemoData({})),
         ({"data": 1, "name": "evt"}, MemoData({"data": 1, "name": "evt"})),
-        ({"data": 1, "error": {"name": "E", "message": "m"}},
-         MemoData({"data": 1, "error": {"name": "E", "message": "m"}})),
+        (
+            {"data": 1, "error": {"name": "E", "message": "m"}},
+            MemoData({"data": 1, "error": {"name": "E", "message": "m"}}),
+        ),
     ],
 )
 def test_parse_memo(raw: JsonValue, memo: MemoData | MemoError) -> None:
@@ -378,8 +382,16 @@ def test_typed_opts_serialize_to_the_wire_spelling() -> None:
 
 
 def test_every_opcode_parses_from_its_wire_name() -> None:
-    names = ["StepRun", "StepPlanned", "StepError", "StepFailed", "Sleep", "WaitForEvent",
-             "InvokeFunction", "StepNotFound"]
+    names = [
+        "StepRun",
+        "StepPlanned",
+        "StepError",
+        "StepFailed",
+        "Sleep",
+        "WaitForEvent",
+        "InvokeFunction",
+        "StepNotFound",
+    ]
     ops = parse_ops(json.dumps([{"op": name, "id": "x"} for name in names]))
     assert [op.op for op in ops] == [Opcode(name) for name in names]
 
@@ -442,11 +454,15 @@ def test_a_function_config_uses_the_wire_spelling() -> None:
 
 
 def test_triggers_are_told_apart_by_their_key() -> None:
-    config = FunctionConfig.model_validate_json(json.dumps({
-        "id": "a-f",
-        "steps": {},
-        "triggers": [{"cron": "* * * * *"}, {"event": "x", "expression": "y"}],
-    }))
+    config = FunctionConfig.model_validate_json(
+        json.dumps(
+            {
+                "id": "a-f",
+                "steps": {},
+                "triggers": [{"cron": "* * * * *"}, {"event": "x", "expression": "y"}],
+            }
+        )
+    )
     assert config.triggers == [
         CronTrigger(cron="* * * * *"),
         EventTrigger(event="x", expression="y"),
@@ -456,17 +472,14 @@ def test_triggers_are_told_apart_by_their_key() -> None:
 
 
 def test_concurrency_is_a_number_or_a_list() -> None:
-    number = FunctionConfig.model_validate_json(
-        '{"id":"a","steps":{},"triggers":[],"concurrency":3}'
-    )
+    number = FunctionConfig.model_validate_json('{"id":"a","steps":{},"triggers":[],"concurrency":3}')
     assert number.concurrency == 3
     with pytest.raises(ValidationError):
         FunctionConfig.model_validate_json('{"id":"a","steps":{},"triggers":[],"concurrency":"3"}')
 
 
 def test_a_register_request_fills_the_constants() -> None:
-    request = RegisterRequest(url="https://x/api/inngest", app_name="app", sdk="steppe:v0.1.0",
-                              functions=[])
+    request = RegisterRequest(url="https://x/api/inngest", app_name="app", sdk="steppe:v0.1.0", functions=[])
     assert request.to_wire() == {
         "url": "https://x/api/inngest",
         "appName": "app",
@@ -479,15 +492,26 @@ def test_a_register_request_fills_the_constants() -> None:
 
 def test_introspection_carries_its_schema_version() -> None:
     unauthenticated = UnauthenticatedIntrospection(
-        function_count=2, has_event_key=False, has_signing_key=True,
-        has_signing_key_fallback=False, mode="cloud",
+        function_count=2,
+        has_event_key=False,
+        has_signing_key=True,
+        has_signing_key_fallback=False,
+        mode="cloud",
     )
     assert unauthenticated.to_wire()["schema_version"] == "2024-05-24"
     authenticated = AuthenticatedIntrospection(
-        function_count=2, has_event_key=False, has_signing_key=True,
-        has_signing_key_fallback=False, mode="cloud", api_origin="https://api.inngest.com",
-        app_id="app", event_api_origin="https://inn.gs", framework="starlette",
-        sdk_language="py", sdk_version="0.1.0", signing_key_fallback_hash=None,
+        function_count=2,
+        has_event_key=False,
+        has_signing_key=True,
+        has_signing_key_fallback=False,
+        mode="cloud",
+        api_origin="https://api.inngest.com",
+        app_id="app",
+        event_api_origin="https://inn.gs",
+        framework="starlette",
+        sdk_language="py",
+        sdk_version="0.1.0",
+        signing_key_fallback_hash=None,
     )
     wire = authenticated.to_wire()
     assert wire["authentication_succeeded"] is True

@@ -14,11 +14,11 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Final
 
-from steppe.serve.api import InngestApiError
-from steppe.serve.endpoint import DEFAULT_SERVE_PATH, ServeHandler
-from steppe.serve.executor import handle_call
-from steppe.serve.messages import HttpRequest, HttpResponse
-from steppe.serve.settings import ServeSettings, ServeSettingsError
+from steppe._protocol.api import InngestApiError
+from steppe._protocol.endpoint import DEFAULT_SERVE_PATH, ServeHandler
+from steppe._protocol.executor import handle_call
+from steppe._protocol.messages import HttpRequest, HttpResponse
+from steppe._protocol.settings import ServeSettings, ServeSettingsError
 
 if TYPE_CHECKING:
     from steppe.serve.django import serve as serve_django

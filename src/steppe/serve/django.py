@@ -12,15 +12,16 @@ from typing import TYPE_CHECKING, Any
 
 from django.http import HttpRequest as DjangoRequest
 from django.http import HttpResponse as DjangoResponse
-from django.urls import URLPattern, path as url_path
+from django.urls import URLPattern
+from django.urls import path as url_path
 from django.views.decorators.csrf import csrf_exempt
 
-from steppe.function import Function
-from steppe.serve.endpoint import DEFAULT_SERVE_PATH, ServeHandler
-from steppe.serve.messages import HttpRequest, HttpResponse
+from steppe._core.function import Function
+from steppe._protocol.endpoint import DEFAULT_SERVE_PATH, ServeHandler
+from steppe._protocol.messages import HttpRequest, HttpResponse
 
 if TYPE_CHECKING:
-    from steppe.client import Client
+    from steppe._client import Client
 
 __all__ = ["serve"]
 

@@ -10,12 +10,12 @@ from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
 
-from steppe.function import Function
+from steppe._core.function import Function
+from steppe._protocol.endpoint import DEFAULT_SERVE_PATH, ServeHandler
 from steppe.serve import starlette as starlette_adapter
-from steppe.serve.endpoint import DEFAULT_SERVE_PATH, ServeHandler
 
 if TYPE_CHECKING:
-    from steppe.client import Client
+    from steppe._client import Client
 
 __all__ = ["serve"]
 

@@ -13,12 +13,12 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 
-from steppe.function import Function
-from steppe.serve.endpoint import DEFAULT_SERVE_PATH, ServeHandler
-from steppe.serve.messages import HttpRequest
+from steppe._core.function import Function
+from steppe._protocol.endpoint import DEFAULT_SERVE_PATH, ServeHandler
+from steppe._protocol.messages import HttpRequest
 
 if TYPE_CHECKING:
-    from steppe.client import Client
+    from steppe._client import Client
 
 __all__ = ["endpoint", "serve"]
 

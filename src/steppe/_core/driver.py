@@ -1,0 +1,37 @@
+"""The contract between the step API and whatever stores and schedules steps.
+
+The step API (``core.step``) knows how a function *calls* steps; a driver knows what happens to a step the
+run has not completed before. The embedded engine's driver executes it in place and continues; the HTTP
+protocol's driver reports it to the Inngest server as an op and suspends the run. Both see the same
+requests, so step semantics live in one place.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from steppe._core.ids import StepId
+from steppe._core.outcomes import Memo
+from steppe._core.requests import StepRequest
+
+__all__ = ["Driver"]
+
+
+class Driver(Protocol):
+    """What the step API needs from an engine."""
+
+    def memo(self, step_id: StepId) -> Memo | None:
+        """The stored result of ``step_id`` in this run, if it has one."""
+        ...
+
+    def replaying(self) -> bool:
+        """Whether the run still has stored steps it has not reached again in this pass (it is replaying)."""
+        ...
+
+    async def new_step(self, request: StepRequest) -> object:
+        """Handle a step the run has not completed before.
+
+        Returns the step's output, raises ``StepError`` when the step failed for good, or raises
+        ``Interrupt`` to suspend the run.
+        """
+        ...

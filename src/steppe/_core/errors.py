@@ -1,0 +1,60 @@
+"""Errors a user raises or catches. Engine-internal control flow is not here: see ``Interrupt`` in ``_core.outcomes``."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+__all__ = [
+    "FunctionDefinitionError",
+    "NestedStepError",
+    "NonRetriableError",
+    "RetryAfterError",
+    "StepError",
+    "SteppeError",
+]
+
+
+class SteppeError(Exception):
+    """Base class of the errors steppe itself raises."""
+
+
+class FunctionDefinitionError(SteppeError, ValueError):
+    """A function, trigger or step was declared wrongly; raised when it is defined, naming it."""
+
+
+class NonRetriableError(Exception):
+    """Raise from a step or a function to fail it at once, without the remaining retries."""
+
+
+class RetryAfterError(Exception):
+    """Raise from a step or a function to retry it no sooner than ``retry_after``."""
+
+    def __init__(self, message: str, retry_after: timedelta | datetime) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class NestedStepError(NonRetriableError, SteppeError):
+    """A step was started inside another step's handler: steps must be called from the function body."""
+
+
+class StepError(SteppeError):
+    """A step failed for good (its retries are exhausted, or it raised ``NonRetriableError``).
+
+    Raised inside the function where the step was awaited, so user code may catch it. It carries the
+    original error's class name, message and traceback text, because the original object may come from
+    stored state in another process.
+    """
+
+    def __init__(self, step_id: str, name: str, message: str, stack: str | None = None) -> None:
+        super().__init__(f"step {step_id!r} failed: {name}: {message}")
+        self.step_id = step_id
+        self.name = name
+        self.message = message
+        self.stack = stack
+
+
+# Users meet these as ``steppe.StepError`` and so on (in tracebacks and in error payloads sent over the wire),
+# not under this private module's name.
+for _public in (SteppeError, FunctionDefinitionError, NonRetriableError, RetryAfterError, NestedStepError, StepError):
+    _public.__module__ = "steppe"

@@ -1,0 +1,265 @@
+"""The embedded engine's driver: a new step is executed right here and the function goes on.
+
+So a run of n sequential steps costs O(n): the function is replayed from its stored results only when an
+engine resumes it after a restart, never once per step.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Mapping
+from contextlib import AbstractAsyncContextManager, nullcontext
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from steppe._core.errors import NonRetriableError, RetryAfterError, StepError
+from steppe._core.ids import StepId
+from steppe._core.outcomes import ErrorInfo, Interrupt, Memo, MemoData, MemoError, MemoJson
+from steppe._core.requests import (
+    InvokeRequest,
+    RunRequest,
+    SendEventRequest,
+    SleepRequest,
+    StepRequest,
+    WaitForEventRequest,
+)
+from steppe._core.runtime import resolve_memo
+from steppe._core.serde import OutputValueError
+from steppe._engine.progress import StepFinished, StepStarted
+from steppe._engine.store import RunRecord, StepAttempts, WaitRecord
+
+if TYPE_CHECKING:
+    from steppe._engine.engine import Engine
+
+__all__ = ["EmbeddedDriver"]
+
+
+class EmbeddedDriver:
+    def __init__(
+        self,
+        engine: Engine,
+        run: RunRecord,
+        memos: dict[str, Memo],
+        max_attempts: int,
+        retrying: Mapping[str, StepAttempts],
+        *,
+        replay_every_step: bool = False,
+        step_stubs: Mapping[str, object] | None = None,
+        step_slot: Callable[[], AbstractAsyncContextManager[None]] | None = None,
+    ) -> None:
+        self._engine = engine
+        self._run = run
+        self._memos = memos
+        self._max_attempts = max_attempts
+        self._retrying = retrying
+        self._replay_every_step = replay_every_step
+        self._stubs = step_stubs or {}
+        # Entered around each execution of a step handler: the function's concurrency limits.
+        self._step_slot: Callable[[], AbstractAsyncContextManager[None]] = step_slot or nullcontext
+        self._stored_before = frozenset(memos)
+        self._visited: set[str] = set()
+
+    def memo(self, step_id: StepId) -> Memo | None:
+        memo = self._memos.get(step_id.hashed)
+        if memo is not None:
+            self._visited.add(step_id.hashed)
+        return memo
+
+    def replaying(self) -> bool:
+        return not self._visited >= self._stored_before
+
+    def steps_not_retraced(self) -> frozenset[str]:
+        """Hashed ids of stored steps this pass never reached: a replay that took another path."""
+        return self._stored_before - self._visited
+
+    async def new_step(self, request: StepRequest) -> object:
+        try:
+            value = await self._dispatch(request)
+        except StepError:
+            if self._replay_every_step:
+                raise Interrupt from None  # the replay raises it again, from the stored failure
+            raise
+        if self._replay_every_step:
+            # Suspend after every new step so the engine replays the function from storage: each result the
+            # function sees from here on has made the round trip through the database.
+            raise Interrupt
+        return value
+
+    def _stub(self, step: StepId) -> tuple[bool, object]:
+        for key in (step.deduplicated, step.user_id):
+            if key in self._stubs:
+                return True, self._stubs[key]
+        return False, None
+
+    async def _execute(self, request: RunRequest) -> object:
+        stubbed, stub = self._stub(request.id)
+        if not stubbed:
+            return await request.execute()
+        if isinstance(stub, BaseException):
+            raise stub
+        return stub
+
+    async def _dispatch(self, request: StepRequest) -> object:
+        stubbed, stub = self._stub(request.id)
+        if stubbed and isinstance(request, WaitForEventRequest | InvokeRequest):
+            codec = request.codec if isinstance(request, WaitForEventRequest) else request.function.output_codec
+            self._store_memo(request.id, MemoData(codec.dump(stub)))
+            return stub
+        match request:
+            case RunRequest():
+                return await self._run_step(request)
+            case SleepRequest():
+                await self._sleep(request)
+                return None
+            case WaitForEventRequest():
+                return await self._wait_for_event(request)
+            case InvokeRequest():
+                return await self._invoke(request)
+            case SendEventRequest():
+                return self._send_event(request)
+
+    def _store_memo(self, step_id: StepId, memo: Memo) -> None:
+        self._engine.store.save_memo(self._run.id, step_id.hashed, step_id.deduplicated, memo, self._engine.clock.now())
+        self._memos[step_id.hashed] = memo
+
+    async def _run_step(self, request: RunRequest) -> object:
+        engine, step = self._engine, request.id
+        state = self._retrying.get(step.hashed, _FIRST_ATTEMPT)
+        attempt = state.attempts
+        if state.retry_at is not None:
+            await engine.clock.sleep_until(state.retry_at)
+        while True:
+            async with self._step_slot():  # reported as started once it holds its concurrency slot
+                started = time.monotonic()
+                self._report_start(request, attempt, started)
+                try:
+                    value = await self._execute(request)
+                    output = request.codec.dump_json(value)
+                except Exception as error:  # noqa: BLE001 - a step's own failure is retried (or not) below
+                    failure = ErrorInfo.from_exception(error)
+                    final = isinstance(error, NonRetriableError | OutputValueError)
+                    retry_after = error.retry_after if isinstance(error, RetryAfterError) else None
+                else:
+                    self._store_memo(step, MemoJson(output))
+                    self._report_end(request, attempt, started, None, None)
+                    return value
+            attempt += 1
+            now = engine.clock.now()
+            if final or attempt >= self._max_attempts:
+                self._store_memo(step, MemoError(failure))
+                self._report_end(request, attempt - 1, started, failure, None)
+                raise StepError(step.user_id, failure.name, failure.message, failure.stack)
+            retry_at = now + engine.retry_policy.delay(attempt, now=now, retry_after=retry_after)
+            engine.store.record_step_retry(self._run.id, step.hashed, step.deduplicated, attempt, retry_at, failure)
+            self._report_end(request, attempt - 1, started, failure, retry_at)
+            await engine.clock.sleep_until(retry_at)
+
+    def _report_start(self, request: RunRequest, attempt: int, started: float) -> None:
+        engine = self._engine
+        if engine.reporting:
+            engine.report(
+                StepStarted(
+                    self._run.id, request.id.deduplicated, attempt, request.parallel, engine.clock.now(), started
+                )
+            )
+
+    def _report_end(
+        self, request: RunRequest, attempt: int, started: float, failure: ErrorInfo | None, retry_at: datetime | None
+    ) -> None:
+        engine = self._engine
+        if engine.reporting:
+            ended = time.monotonic()
+            engine.report(
+                StepFinished(
+                    self._run.id,
+                    request.id.deduplicated,
+                    attempt,
+                    request.parallel,
+                    engine.clock.now(),
+                    ended,
+                    ended - started,
+                    failure,
+                    retry_at,
+                )
+            )
+
+    async def _sleep(self, request: SleepRequest) -> None:
+        engine, step = self._engine, request.id
+        wait = engine.store.load_wait(self._run.id, step.hashed)
+        if wait is None:
+            wake_at = request.until if request.until is not None else engine.clock.now() + (request.duration or _ZERO)
+            wait = WaitRecord(kind="sleep", wake_at=wake_at, event_name=None, expression=None, child_run_id=None)
+            engine.store.insert_wait(self._run.id, step.hashed, step.deduplicated, wait)
+        assert wait.wake_at is not None
+        await engine.clock.sleep_until(wait.wake_at)
+        engine.store.resolve_wait(self._run.id, step.hashed, MemoData(None), engine.clock.now())
+        self._memos[step.hashed] = MemoData(None)
+
+    async def _wait_for_event(self, request: WaitForEventRequest) -> object:
+        engine, step = self._engine, request.id
+        wait = engine.store.load_wait(self._run.id, step.hashed)
+        if wait is None:
+            wait = WaitRecord(
+                kind="event",
+                wake_at=engine.clock.now() + request.timeout,
+                event_name=request.event,
+                expression=request.if_exp,
+                child_run_id=None,
+            )
+            engine.store.insert_wait(self._run.id, step.hashed, step.deduplicated, wait)
+        memo = await self._resolution(step, wait, on_timeout=MemoData(None))
+        return resolve_memo(step, memo, request.codec)
+
+    async def _invoke(self, request: InvokeRequest) -> object:
+        engine, step = self._engine, request.id
+        wait = engine.store.load_wait(self._run.id, step.hashed)
+        if wait is None:
+            wake_at = None if request.timeout is None else engine.clock.now() + request.timeout
+            wait = engine.start_child_run(self._run.id, step, request.function, request.data, wake_at)
+        timeout = MemoError(ErrorInfo("InvokeTimeoutError", f"function {request.function.id!r} did not finish in time"))
+        memo = await self._resolution(step, wait, on_timeout=timeout)
+        return resolve_memo(step, memo, request.function.output_codec)
+
+    async def _resolution(self, step: StepId, wait: WaitRecord, *, on_timeout: Memo) -> Memo:
+        """Wait until the engine resolves this wait (an event matched, a child run ended) or it times out."""
+        engine = self._engine
+        resolved = engine.expect_resolution(self._run.id, step.hashed)
+        stored = engine.store.load_memo(self._run.id, step.hashed)
+        if stored is not None:  # resolved while this run was not running (e.g. before a restart's replay)
+            engine.forget_resolution(self._run.id, step.hashed)
+            return stored
+        if wait.wake_at is None:
+            memo = await resolved
+        else:
+            timer: asyncio.Future[None] = asyncio.ensure_future(engine.clock.sleep_until(wait.wake_at))
+            try:
+                either: list[asyncio.Future[Any]] = [resolved, timer]
+                await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                timer.cancel()
+            if resolved.done():
+                memo = resolved.result()
+            else:
+                engine.forget_resolution(self._run.id, step.hashed)
+                if not engine.store.resolve_wait(self._run.id, step.hashed, on_timeout, engine.clock.now()):
+                    resolved_meanwhile = engine.store.load_memo(self._run.id, step.hashed)  # at the same moment
+                    assert resolved_meanwhile is not None
+                    memo = resolved_meanwhile
+                else:
+                    memo = on_timeout
+        self._memos[step.hashed] = memo
+        return memo
+
+    def _send_event(self, request: SendEventRequest) -> list[str]:
+        engine = self._engine
+        # The events, the runs they start and this step's result commit together: a replay never sends twice.
+        with engine.store.transaction():
+            accepted = engine.accept_events(request.events)
+            self._store_memo(request.id, MemoData(list[Any](accepted.event_ids)))
+        engine.after_accept(accepted)
+        return accepted.event_ids
+
+
+_ZERO = timedelta(0)
+_FIRST_ATTEMPT = StepAttempts(0, None)

@@ -1,0 +1,546 @@
+"""``Engine``: runs a client's functions durably in this process, on one SQLite file."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Generic, Literal, Self
+
+from pydantic import ValidationError
+from typing_extensions import TypeVar
+
+from steppe._core.context import Context
+from steppe._core.errors import SteppeError
+from steppe._core.events import Event, TriggerCron, TriggerEvent, new_event_id
+from steppe._core.execute import Completed, Failed, Suspended, execute
+from steppe._core.expressions import compile_expression
+from steppe._core.function import FAILURE_EVENT, App, Function
+from steppe._core.ids import StepId
+from steppe._core.logger import ReplayAwareLogger
+from steppe._core.outcomes import ErrorInfo, Memo, MemoData, MemoError
+from steppe._core.serde import JsonValue
+from steppe._engine.clock import Clock, SystemClock
+from steppe._engine.embedded_driver import EmbeddedDriver
+from steppe._engine.flow_control import FlowControl, RunCancelled
+from steppe._engine.progress import ProgressListener, RunFinished, StepFinished, StepStarted
+from steppe._engine.queues import HOLD_KINDS, HeldGroup, Release, RunQueues
+from steppe._engine.retry import RetryPolicy
+from steppe._engine.store import RunRecord, RunStatus, Store, WaitRecord
+
+__all__ = ["Engine", "RunResult"]
+
+_T = TypeVar("_T", default=Any)
+
+INVOKE_EVENT = "inngest/function.invoked"
+CRON_EVENT = "inngest/scheduled.timer"
+
+logger = logging.getLogger("steppe.engine")
+
+
+@dataclass(frozen=True, slots=True)
+class RunResult(Generic[_T]):
+    """How a run ended. ``output`` is rebuilt into the function's declared return type."""
+
+    run_id: str
+    function_id: str
+    status: RunStatus
+    output: _T | None = None
+    error: ErrorInfo | None = None
+
+
+@dataclass(slots=True)
+class Accepted:
+    """Events stored in the current transaction, and the runs they start (scheduled once it commits)."""
+
+    event_ids: list[str] = field(default_factory=list[str])
+    run_ids: list[str] = field(default_factory=list[str])
+    # The stored events as JSON data, dumped once: for waits they may resolve once it commits.
+    payloads: list[dict[str, Any]] = field(default_factory=list[dict[str, Any]])
+    # Runs these events cancelled (already marked so in the transaction); stopped once it commits.
+    cancelled: list[RunCancelled] = field(default_factory=list[RunCancelled])
+    # Groups of held starts (batch, debounce, throttle) to wake when due, once it commits.
+    held: list[HeldGroup] = field(default_factory=list[HeldGroup])
+
+
+class Engine:
+    """The embedded engine: ``async with Engine(client, database="app.db") as engine: await engine.send(...)``.
+
+    ``replay="every_step"`` suspends the run after each new step and replays the function from the database,
+    so every result the function sees has been stored and rebuilt: slow, meant for tests (see
+    ``steppe.testing``). ``step_stubs`` maps step ids to results used instead of running those steps (an
+    exception instance makes the step raise it).
+
+    Entering it opens the database (refusing a file that is not a steppe database or that another engine
+    holds) and resumes every run that was not finished. Leaving it stops the runs in progress; they resume on
+    the next start, with every completed step kept.
+
+    Flow control: ``concurrency``, ``cancel``, ``idempotency``, ``rate_limit``, ``singleton`` (mode "skip"),
+    ``timeouts.finish`` (see ``steppe._engine.flow_control``), ``batch_events``, ``debounce`` and ``throttle``
+    (see ``steppe._engine.queues``) are enforced; entering logs a warning for each other option a function sets.
+    """
+
+    def __init__(
+        self,
+        client: App,
+        functions: Sequence[Function[Any, Any]] | None = None,
+        *,
+        database: str | Path = ":memory:",
+        clock: Clock | None = None,
+        retry_policy: RetryPolicy | None = None,
+        listeners: Sequence[ProgressListener] = (),
+        replay: Literal["on_restart", "every_step"] = "on_restart",
+        step_stubs: Mapping[str, object] | None = None,
+    ) -> None:
+        self._app = client
+        chosen = client.functions if functions is None else list(functions)
+        self._functions: dict[str, Function[Any, Any]] = {}
+        for function in chosen:
+            if function.id in self._functions:
+                raise SteppeError(f"Engine: function {function.id!r} is given twice")
+            self._functions[function.id] = function
+        self.database = database
+        self.clock: Clock = clock or SystemClock()
+        self.retry_policy = retry_policy or RetryPolicy()
+        self._listeners = list(listeners)
+        if replay not in ("on_restart", "every_step"):
+            raise ValueError(f"Engine: replay must be 'on_restart' or 'every_step', got {replay!r}")
+        self.replay = replay
+        self._step_stubs = dict(step_stubs or {})
+        self._store: Store | None = None
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._finished: dict[str, asyncio.Future[None]] = {}
+        self._resolutions: dict[tuple[str, str], asyncio.Future[Memo]] = {}
+        self._cron_tasks: list[asyncio.Task[None]] = []
+        self._deadlines: dict[str, asyncio.Task[None]] = {}
+        self._flow: FlowControl | None = None
+        self._queues: RunQueues | None = None
+        self._releases: dict[HeldGroup, asyncio.Task[None]] = {}
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    async def __aenter__(self) -> Self:
+        self._flow = FlowControl(self._functions.values())  # raises on an invalid key or condition expression
+        self._queues = RunQueues(self._functions.values())
+        self._flow.warn_unenforced(logger)
+        self._store = Store.open(self.database)
+        for function_id, stored_kind, key in self._store.pending_groups():
+            kind = HOLD_KINDS.get(stored_kind)
+            if function_id in self._functions and kind is not None:  # another app's held starts stay stored
+                self._watch(HeldGroup(function_id, kind, key))
+        for run_id, function_id in self._store.unfinished_runs():
+            if function_id in self._functions:
+                self._schedule(run_id)
+            else:  # another app's (or a removed function's) run: left as stored, for an engine that has it
+                logger.warning(
+                    "steppe: run %s of function %r is left waiting: this engine does not have that function",
+                    run_id,
+                    function_id,
+                )
+        for function in self._functions.values():
+            for trigger in function.triggers:
+                if isinstance(trigger, TriggerCron):
+                    self._cron_tasks.append(asyncio.create_task(self._cron(function, trigger)))
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        tasks = [*self._tasks.values(), *self._cron_tasks, *self._deadlines.values(), *self._releases.values()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._tasks.clear()
+        self._cron_tasks.clear()
+        self._deadlines.clear()
+        self._releases.clear()
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            raise SteppeError("the engine is not running: use it as `async with Engine(...) as engine:`")
+        return self._store
+
+    @property
+    def flow(self) -> FlowControl:
+        if self._flow is None:
+            raise SteppeError("the engine is not running: use it as `async with Engine(...) as engine:`")
+        return self._flow
+
+    # -- public API ------------------------------------------------------------------------------
+
+    async def send(self, events: Event[Any] | Sequence[Event[Any]]) -> list[str]:
+        """Store events and start the runs they trigger; returns the ids of those runs.
+
+        Typed events are validated against every triggered function's event type first: an invalid payload
+        raises pydantic's ValidationError and nothing is stored.
+        """
+        batch = [events] if isinstance(events, Event) else list(events)
+        with self.store.transaction():
+            accepted = self.accept_events(batch)
+        self.after_accept(accepted)
+        return accepted.run_ids
+
+    async def wait(self, run_id: str, timeout: float | None = None) -> RunResult[Any]:
+        """Wait until the run has finished (``timeout`` in real seconds) and return how it ended."""
+        record = self.store.load_run(run_id)
+        if record is None:
+            raise KeyError(f"no run with id {run_id!r}")
+        if record.status == "running":
+            done = self._finished.setdefault(run_id, asyncio.get_running_loop().create_future())
+            await asyncio.wait_for(asyncio.shield(done), timeout)
+            record = self.store.load_run(run_id)
+            assert record is not None
+        return self._result(record)
+
+    def result(self, run_id: str) -> RunResult[Any]:
+        """How the run stands now, without waiting."""
+        record = self.store.load_run(run_id)
+        if record is None:
+            raise KeyError(f"no run with id {run_id!r}")
+        return self._result(record)
+
+    def _result(self, record: RunRecord) -> RunResult[Any]:
+        output: Any = record.output
+        function = self._functions.get(record.function_id)
+        if record.status == "completed" and function is not None:
+            output = function.output_codec.load(record.output)
+        return RunResult(
+            run_id=record.id, function_id=record.function_id, status=record.status, output=output, error=record.error
+        )
+
+    # -- events ----------------------------------------------------------------------------------
+
+    def accept_events(self, events: Sequence[Event[Any]]) -> Accepted:
+        """Store events and create the runs they trigger; call inside ``store.transaction()``."""
+        accepted = Accepted()
+        now = self.clock.now()
+        for index, event in enumerate(events):
+            if not isinstance(event, Event):  # pyright: ignore[reportUnnecessaryIsInstance]
+                raise TypeError(f"events[{index}] is a {type(event).__name__}, not a steppe.Event")
+            stamped = event.model_copy(
+                update={"id": event.id or new_event_id(), "ts": event.ts or int(now.timestamp() * 1000)}
+            )
+            payload = stamped.model_dump(mode="json")
+            triggered = self._triggered(stamped, payload)
+            self.store.insert_event(stamped.id, stamped.name, payload, now)
+            accepted.event_ids.append(stamped.id)
+            accepted.payloads.append(payload)
+            # Before this event's own runs exist, so an event never cancels a run it starts.
+            for cancel in self.flow.cancellations(payload, self.store, now):
+                if self.store.cancel_run(cancel.run_id, now, cancel.error):
+                    accepted.cancelled.append(cancel)
+            for function in triggered:
+                released = self.queues.arrive(function.id, stamped.id, payload, self.store, now)
+                self._create_runs(function.id, released, accepted, now)
+        return accepted
+
+    def _create_runs(self, function_id: str, released: Release, accepted: Accepted, now: datetime) -> None:
+        """Create the runs ``released`` starts (each still subject to admission); call inside a transaction."""
+        accepted.held.extend(released.watch)
+        for event_ids in released.starts:
+            first = self.store.load_events(event_ids[:1])[0]
+            admission = self.flow.admit(function_id, first, self.store, now)
+            if admission is None:
+                logger.info("steppe: event %s starts no run of %r (flow control: skipped)", event_ids[0], function_id)
+                continue
+            run_id = _new_run_id()
+            self.store.create_run(run_id, function_id, event_ids, now, singleton_key=admission.singleton_key)
+            accepted.run_ids.append(run_id)
+
+    def after_accept(self, accepted: Accepted) -> None:
+        """Once accepted events are committed: stop the runs they cancelled, start their runs, wake waiting runs."""
+        for cancel in accepted.cancelled:
+            self._stop_cancelled(cancel)
+        for run_id in accepted.run_ids:
+            self._schedule(run_id)
+        for group in accepted.held:
+            self._watch(group)
+        for payload in accepted.payloads:
+            self._match_waits(payload)
+
+    def _triggered(self, event: Event[Any], payload: dict[str, Any]) -> list[Function[Any, Any]]:
+        matched: list[Function[Any, Any]] = []
+        for function in self._functions.values():
+            for trigger in function.triggers:
+                if not isinstance(trigger, TriggerEvent) or trigger.event != event.name:
+                    continue
+                if trigger.expression is not None and not compile_expression(trigger.expression).matches(
+                    event=payload, incoming=payload
+                ):
+                    continue
+                if function.event_type is not None:
+                    function.event_type.validate(event)  # raises ValidationError before anything is stored
+                matched.append(function)
+                break
+        return matched
+
+    def _match_waits(self, incoming: dict[str, Any]) -> None:
+        for run_id, step, expression in self.store.event_waits(incoming["name"]):
+            if expression is not None:
+                run = self.store.load_run(run_id)
+                if run is None:
+                    continue
+                trigger = self.store.load_events(run.event_ids[:1])[0]
+                if not compile_expression(expression).matches(event=trigger, incoming=incoming):
+                    continue
+            self._resolve(run_id, step, MemoData(incoming))
+
+    def _resolve(self, run_id: str, step: str, memo: Memo) -> None:
+        """Store a waiting step's result and wake its run if that run is in memory."""
+        if self.store.resolve_wait(run_id, step, memo, self.clock.now()):
+            waiter = self._resolutions.pop((run_id, step), None)
+            if waiter is not None and not waiter.done():
+                waiter.set_result(memo)
+
+    # -- what the driver asks of the engine ------------------------------------------------------
+
+    @property
+    def reporting(self) -> bool:
+        """Whether anyone listens to progress (so the hot path builds no reports for nobody)."""
+        return bool(self._listeners)
+
+    def report(self, progress: StepStarted | StepFinished | RunFinished) -> None:
+        for listener in self._listeners:
+            listener(progress)
+
+    def expect_resolution(self, run_id: str, step: str) -> asyncio.Future[Memo]:
+        future: asyncio.Future[Memo] = asyncio.get_running_loop().create_future()
+        self._resolutions[(run_id, step)] = future
+        return future
+
+    def forget_resolution(self, run_id: str, step: str) -> None:
+        self._resolutions.pop((run_id, step), None)
+
+    def start_child_run(
+        self, parent_run_id: str, step: StepId, function: Function[Any, Any], data: JsonValue, wake_at: datetime | None
+    ) -> WaitRecord:
+        if function.id not in self._functions:
+            raise SteppeError(f"step {step.user_id!r} invokes function {function.id!r}, which this engine does not run")
+        wait = WaitRecord(kind="invoke", wake_at=wake_at, event_name=None, expression=None, child_run_id=_new_run_id())
+        assert wait.child_run_id is not None
+        event: Event[Any] = Event(
+            name=INVOKE_EVENT, data=data, id=new_event_id(), ts=int(self.clock.now().timestamp() * 1000)
+        )
+        with self.store.transaction():
+            self.store.insert_event(event.id, event.name, event.model_dump(mode="json"), self.clock.now())
+            self.store.create_run(
+                wait.child_run_id,
+                function.id,
+                [event.id],
+                self.clock.now(),
+                parent_run_id=parent_run_id,
+                parent_step=step.hashed,
+            )
+            self.store.insert_wait(parent_run_id, step.hashed, step.deduplicated, wait)
+        self._schedule(wait.child_run_id)
+        return wait
+
+    # -- held starts: batch_events, debounce, throttle --------------------------------------------
+
+    @property
+    def queues(self) -> RunQueues:
+        if self._queues is None:
+            raise SteppeError("the engine is not running: use it as `async with Engine(...) as engine:`")
+        return self._queues
+
+    def _watch(self, group: HeldGroup) -> None:
+        if group not in self._releases:
+            self._releases[group] = asyncio.create_task(
+                self._release_when_due(group), name=f"steppe-held-{group.function_id}"
+            )
+
+    async def _release_when_due(self, group: HeldGroup) -> None:
+        """Sleep until the group's earliest held start is due, release it, repeat until nothing is held."""
+        try:
+            # Re-read each time: a debounce may have pushed the due time back while this slept.
+            while (due := self.store.pending_due(group.function_id, group.kind, group.key)) is not None:
+                await self.clock.sleep_until(due)
+                accepted = Accepted()
+                now = self.clock.now()
+                with self.store.transaction():
+                    released = self.queues.release(group, self.store, now)
+                    self._create_runs(group.function_id, released, accepted, now)
+                accepted.held = [other for other in accepted.held if other != group]  # this loop keeps watching it
+                self.after_accept(accepted)
+        finally:
+            self._releases.pop(group, None)
+
+    # -- running ---------------------------------------------------------------------------------
+
+    def _schedule(self, run_id: str) -> None:
+        if run_id not in self._tasks:
+            self._tasks[run_id] = asyncio.create_task(self._drive(run_id), name=f"steppe-run-{run_id}")
+
+    async def _drive(self, run_id: str) -> None:
+        try:
+            await self._drive_attempts(run_id)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # pragma: no cover - an engine bug must not stop the other runs
+            logger.exception("steppe: run %s stopped on an internal error", run_id)
+        finally:
+            self._tasks.pop(run_id, None)
+            deadline = self._deadlines.pop(run_id, None)
+            if deadline is not None:
+                deadline.cancel()
+
+    # -- cancelling ------------------------------------------------------------------------------
+    # A cancelled run is marked "cancelled" in the database first and only then is its task stopped; engine
+    # shutdown stops tasks without touching the database, so those runs stay "running" and resume on restart.
+
+    def _cancel_run(self, cancel: RunCancelled) -> None:
+        with self.store.transaction():
+            changed = self.store.cancel_run(cancel.run_id, self.clock.now(), cancel.error)
+        if changed:
+            self._stop_cancelled(cancel)
+
+    def _stop_cancelled(self, cancel: RunCancelled) -> None:
+        """After the cancellation is committed: stop the run's task, fail its waiting parent, wake waiters."""
+        task = self._tasks.get(cancel.run_id)
+        if task is not None:
+            task.cancel()
+        run = self.store.load_run(cancel.run_id)
+        if run is not None:
+            self._announce_end(run, "cancelled", cancel.error, MemoError(cancel.error))
+
+    def _announce_end(
+        self,
+        run: RunRecord,
+        status: Literal["completed", "failed", "cancelled"],
+        error: ErrorInfo | None,
+        parent_memo: Memo,
+    ) -> None:
+        """Once a run's end is stored: resolve a parent's invoke step, report it, and release its waiters."""
+        if run.parent_run_id is not None and run.parent_step is not None:
+            self._resolve(run.parent_run_id, run.parent_step, parent_memo)
+        self.report(RunFinished(run.id, run.function_id, status, error))
+        done = self._finished.pop(run.id, None)
+        if done is not None and not done.done():
+            done.set_result(None)
+
+    async def _expire(self, run: RunRecord, deadline: datetime) -> None:
+        await self.clock.sleep_until(deadline)
+        message = f"run of function {run.function_id!r} did not finish within its timeouts.finish"
+        self._cancel_run(RunCancelled(run.id, ErrorInfo("FunctionTimeoutError", message)))
+
+    async def _drive_attempts(self, run_id: str) -> None:
+        run = self.store.load_run(run_id)
+        if run is None or run.status != "running":
+            return
+        function = self._functions[run.function_id]  # only runs of this engine's functions are scheduled
+        deadline = self.flow.finish_deadline(function.id, run.created_at)
+        if deadline is not None:
+            self._deadlines[run.id] = asyncio.create_task(self._expire(run, deadline), name=f"steppe-deadline-{run.id}")
+        raw_events = self.store.load_events(run.event_ids)
+        gates, claims = self.flow.gates, self.flow.claims(function.id, raw_events[0])
+        try:
+            events = tuple(function.decode_event(raw) for raw in raw_events)
+        except ValidationError as error:
+            self._finish(run, Failed(ErrorInfo.from_exception(error), retriable=False))
+            return
+        while True:
+            if run.retry_at is not None:
+                await self.clock.sleep_until(run.retry_at)
+            memos, retrying = self.store.load_steps(run.id)
+            driver = EmbeddedDriver(
+                self,
+                run,
+                memos,
+                function.max_attempts,
+                retrying,
+                replay_every_step=self.replay == "every_step",
+                step_stubs=self._step_stubs,
+                step_slot=(lambda: gates.hold(claims)) if claims else None,
+            )
+            context: Context[Any] = Context(
+                event=events[0],
+                events=events,
+                run_id=run.id,
+                attempt=run.attempt,
+                fn_id=function.id,
+                logger=ReplayAwareLogger(
+                    self._app.logger, run_id=run.id, fn_id=function.id, replaying=driver.replaying
+                ),
+            )
+            outcome = await execute(function, context, driver)
+            if isinstance(outcome, Failed) and outcome.retriable and run.attempt + 1 < function.max_attempts:
+                now = self.clock.now()
+                retry_at = now + self.retry_policy.delay(run.attempt + 1, now=now, retry_after=outcome.retry_after)
+                self.store.schedule_run_retry(run.id, run.attempt + 1, retry_at)
+                reloaded = self.store.load_run(run.id)
+                assert reloaded is not None
+                run = reloaded
+                continue
+            if isinstance(outcome, Suspended):  # replay="every_step": run the function again from storage
+                skipped = driver.steps_not_retraced()
+                if not skipped:
+                    continue
+                names = sorted(self.store.step_user_ids(run.id, skipped))
+                outcome = Failed(
+                    ErrorInfo(
+                        "NonDeterminismError",
+                        f"on replay, function {function.id!r} did not reach the steps {names} it had taken before: "
+                        "step ids and the order of steps must not depend on time, randomness or unstored state",
+                    ),
+                    retriable=False,
+                )
+            self._finish(run, outcome)
+            return
+
+    def _finish(self, run: RunRecord, outcome: Completed | Failed) -> None:
+        current = self.store.load_run(run.id)
+        if current is None or current.status != "running":  # cancelled meanwhile: that outcome stands
+            return
+        now = self.clock.now()
+        accepted = Accepted()
+        with self.store.transaction():
+            if isinstance(outcome, Completed):
+                self.store.finish_run(run.id, "completed", now, output=outcome.output)
+            else:
+                self.store.finish_run(run.id, "failed", now, error=outcome.error)
+                function = self._functions.get(run.function_id)
+                if function is not None and function.handles_failure_of is None:
+                    failure: Event[Any] = Event(
+                        name=FAILURE_EVENT,
+                        data={
+                            "function_id": run.function_id,
+                            "run_id": run.id,
+                            "error": dataclasses.asdict(outcome.error),
+                        },
+                    )
+                    accepted = self.accept_events([failure])
+        self.after_accept(accepted)
+        if isinstance(outcome, Completed):
+            self._announce_end(run, "completed", None, MemoData(outcome.output))
+        else:
+            self._announce_end(run, "failed", outcome.error, MemoError(outcome.error))
+
+    async def _cron(self, function: Function[Any, Any], trigger: TriggerCron) -> None:
+        from croniter import croniter
+
+        schedule = croniter(trigger.cron, self.clock.now())
+        while True:
+            fire_at: datetime = schedule.get_next(datetime)
+            await self.clock.sleep_until(fire_at)
+            event: Event[Any] = Event(
+                name=CRON_EVENT, data={"cron": trigger.cron}, id=new_event_id(), ts=int(fire_at.timestamp() * 1000)
+            )
+            run_id = _new_run_id()
+            with self.store.transaction():
+                self.store.insert_event(event.id, event.name, event.model_dump(mode="json"), self.clock.now())
+                self.store.create_run(run_id, function.id, [event.id], self.clock.now())
+            self._schedule(run_id)
+
+
+def _new_run_id() -> str:
+    return uuid.uuid4().hex

@@ -1,0 +1,347 @@
+"""Flow control on the embedded engine: which ``steppe.options`` it enforces, and the rules for each.
+
+Enforced here: ``concurrency`` (step handlers executing at once), ``cancel`` (an event cancels a run),
+``idempotency``, ``rate_limit``, ``singleton`` in mode ``"skip"`` and ``timeouts.finish``; ``batch_events``,
+``debounce`` and ``throttle`` hold run starts back and are in ``steppe._engine.queues``. Every other option a
+function sets is reported once, as a logging warning, when the engine starts: the app still runs, only without it.
+
+Keys (``key`` of Concurrency, RateLimit, Singleton, and ``idempotency``) are CEL expressions over ``event``, the
+run's triggering event. Their value is compared as JSON text; a key that cannot be evaluated for an event (a
+missing field, say) evaluates to ``null``, so all such events share one key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+from collections.abc import AsyncGenerator, Iterable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, Final, TypeVar, cast
+
+import celpy
+from celpy.adapter import json_to_cel
+from celpy.celparser import CELParseError
+from celpy.evaluation import CELEvalError
+
+from steppe._core.errors import FunctionDefinitionError
+from steppe._core.expressions import Expression, ExpressionError, compile_expression
+from steppe._core.outcomes import ErrorInfo
+from steppe.options import Cancel, Concurrency
+
+if TYPE_CHECKING:
+    from steppe._core.function import Function
+    from steppe._engine.store import Store
+
+__all__ = ["ConcurrencyGates", "FlowControl", "GateClaim", "KeyExpression", "RunCancelled"]
+
+IDEMPOTENCY_PERIOD: Final = timedelta(hours=24)
+
+# A run's status is "cancelled" with this error; a parent waiting on it through step.invoke gets it as a step error.
+CANCELLED_ERROR: Final = "RunCancelledError"
+
+# A concurrency gate: (scope, function id or "" when shared, key value) and the limit this claim asks for.
+GateClaim = tuple[tuple[str, str, str], int]
+
+
+def _unenforced(function: Function[Any, Any]) -> list[str]:
+    """The options ``function`` sets that the embedded engine does not apply."""
+    options = function.options
+    names = [name for name in ("priority",) if options.get(name) is not None]
+    timeouts = options.get("timeouts")
+    if timeouts is not None and timeouts.start is not None:
+        names.append("timeouts.start")
+    singleton = options.get("singleton")
+    if singleton is not None and singleton.mode != "skip":
+        names.append(f"singleton(mode={singleton.mode!r})")
+    return names
+
+
+def _cel_environment() -> Any:
+    # celpy.Environment() raises the interpreter-wide recursion limit; put it back (as expressions.py does).
+    previous = sys.getrecursionlimit()
+    environment = celpy.Environment()
+    sys.setrecursionlimit(previous)
+    return environment
+
+
+_ENVIRONMENT: Final[Any] = _cel_environment()
+
+
+@dataclass(frozen=True)
+class KeyExpression:
+    """A key: a CEL expression over ``event`` whose value (any JSON value) groups runs."""
+
+    source: str
+    _program: Any = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.source.strip():
+            raise ExpressionError("a key expression must not be empty")
+        try:
+            tree = _ENVIRONMENT.compile(self.source)
+        except CELParseError as error:
+            raise ExpressionError(f"key {self.source!r} has a syntax error:\n{error.args[0]}") from None
+        object.__setattr__(self, "_program", _ENVIRONMENT.program(tree))
+
+    def value(self, event: Mapping[str, object]) -> str:
+        """The key's value for ``event``, as JSON text (``"null"`` when it cannot be evaluated)."""
+        try:
+            result: object = self._program.evaluate({"event": json_to_cel(dict(event))})
+        except (CELEvalError, TypeError, AttributeError, LookupError, ArithmeticError, ValueError):
+            return "null"
+        if isinstance(result, CELEvalError):
+            return "null"
+        return json.dumps(result, sort_keys=True, default=str)
+
+
+def compile_key(source: str | None, function_id: str, option: str) -> KeyExpression | None:
+    """An option's key expression, compiled; a bad one is a definition error naming the function and option."""
+    if source is None:
+        return None
+    try:
+        return KeyExpression(source)
+    except ExpressionError as error:
+        raise FunctionDefinitionError(f"function {function_id!r}: {option}: {error}") from error
+
+
+def compile_condition(source: str | None, function_id: str, option: str) -> Expression | None:
+    """An option's ``if_exp``, compiled; a bad one is a definition error naming the function and option."""
+    if source is None:
+        return None
+    try:
+        return compile_expression(source)
+    except ExpressionError as error:
+        raise FunctionDefinitionError(f"function {function_id!r}: {option}: {error}") from error
+
+
+def key_value(key: KeyExpression | None, event: Mapping[str, Any]) -> str:
+    """The key an event falls under; every event shares one key when the option has none."""
+    return "" if key is None else key.value(event)
+
+
+_O = TypeVar("_O", Concurrency, Cancel)
+
+
+def _many(value: _O | Sequence[_O] | None, kind: type[_O]) -> tuple[_O, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, kind):
+        return (value,)
+    return tuple(cast(Sequence[_O], value))  # pyright: ignore[reportUnnecessaryCast]  (mypy needs it)
+
+
+@dataclass(frozen=True)
+class _ConcurrencyRule:
+    scope: str
+    limit: int
+    key: KeyExpression | None
+
+
+@dataclass(frozen=True)
+class _CancelRule:
+    event: str
+    condition: Expression | None
+    timeout: timedelta | None
+
+
+@dataclass(frozen=True)
+class _Policy:
+    """One function's enforced options, with every expression compiled."""
+
+    concurrency: tuple[_ConcurrencyRule, ...] = ()
+    cancels: tuple[_CancelRule, ...] = ()
+    idempotency: KeyExpression | None = None
+    rate_limit: tuple[int, timedelta, KeyExpression | None] | None = None
+    singleton_key: KeyExpression | None = None
+    singleton: bool = False
+    finish: timedelta | None = None
+
+
+def _policy(function: Function[Any, Any]) -> _Policy:
+    options, fid = function.options, function.id
+    concurrency = tuple(
+        _ConcurrencyRule(limit.scope or "fn", limit.limit, compile_key(limit.key, fid, "concurrency key"))
+        for limit in _many(options.get("concurrency"), Concurrency)
+    )
+    cancels = [
+        _CancelRule(cancel.event, compile_condition(cancel.if_exp, fid, f"cancel on {cancel.event!r}"), cancel.timeout)
+        for cancel in _many(options.get("cancel"), Cancel)
+    ]
+    rate = options.get("rate_limit")
+    singleton = options.get("singleton")
+    timeouts = options.get("timeouts")
+    return _Policy(
+        concurrency=concurrency,
+        cancels=tuple(cancels),
+        idempotency=compile_key(options.get("idempotency"), fid, "idempotency"),
+        rate_limit=None if rate is None else (rate.limit, rate.period, compile_key(rate.key, fid, "rate_limit key")),
+        singleton=singleton is not None and singleton.mode == "skip",
+        singleton_key=None if singleton is None else compile_key(singleton.key, fid, "singleton key"),
+        finish=None if timeouts is None else timeouts.finish,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class RunCancelled:
+    """A run to cancel, and why."""
+
+    run_id: str
+    error: ErrorInfo
+
+
+@dataclass(frozen=True, slots=True)
+class Admission:
+    """A run may start; it holds ``singleton_key`` while it runs (None: no singleton)."""
+
+    singleton_key: str | None
+
+
+class FlowControl:
+    """The enforced flow-control options of an engine's functions."""
+
+    def __init__(self, functions: Iterable[Function[Any, Any]]) -> None:
+        self._functions = list(functions)
+        self._policies = {function.id: _policy(function) for function in self._functions}
+        self.gates = ConcurrencyGates()
+
+    def warn_unenforced(self, logger: logging.Logger) -> None:
+        for function in self._functions:
+            for option in _unenforced(function):
+                logger.warning(
+                    "steppe: function %r sets %s, which the embedded engine does not enforce: its runs go on as "
+                    "if it were not set (an Inngest server enforces it)",
+                    function.id,
+                    option,
+                )
+
+    # -- starting runs ---------------------------------------------------------------------------
+
+    def admit(self, function_id: str, event: Mapping[str, Any], store: Store, now: datetime) -> Admission | None:
+        """Whether ``event`` may start a run of the function; records what the start uses up.
+
+        Call inside the transaction that creates the run. Checked in order, each without using anything up:
+        singleton (a run with the same key still running), idempotency (the key seen in the last 24 hours),
+        rate limit (``limit`` runs started in the last ``period``). Only a run that passes all three holds its
+        idempotency key and counts against the rate limit.
+        """
+        policy = self._policies.get(function_id)
+        if policy is None:
+            return Admission(None)
+        singleton_key = None
+        if policy.singleton:
+            singleton_key = key_value(policy.singleton_key, event)
+            if store.singleton_running(function_id, singleton_key):
+                return None
+        idempotency_key = None if policy.idempotency is None else policy.idempotency.value(event)
+        if idempotency_key is not None and store.idempotency_key_held(function_id, idempotency_key, now):
+            return None
+        rate_key = None
+        if policy.rate_limit is not None:
+            limit, period, key = policy.rate_limit
+            rate_key = key_value(key, event)
+            if store.rate_limited_starts(function_id, rate_key, now - period) >= limit:
+                return None
+        if idempotency_key is not None:
+            store.hold_idempotency_key(function_id, idempotency_key, now + IDEMPOTENCY_PERIOD)
+        if rate_key is not None:
+            store.record_rate_limited_start(function_id, rate_key, now)
+        return Admission(singleton_key)
+
+    # -- cancelling runs -------------------------------------------------------------------------
+
+    def cancellations(self, incoming: Mapping[str, Any], store: Store, now: datetime) -> list[RunCancelled]:
+        """The running runs that the event ``incoming`` cancels (checked before the runs it starts exist)."""
+        name = incoming.get("name")
+        by_function = {
+            fid: [rule for rule in policy.cancels if rule.event == name] for fid, policy in self._policies.items()
+        }
+        by_function = {fid: rules for fid, rules in by_function.items() if rules}
+        cancelled: list[RunCancelled] = []
+        for run_id, function_id, event_id, created_at in store.running_runs(by_function):
+            trigger: dict[str, Any] | None = None
+            for rule in by_function[function_id]:
+                if rule.timeout is not None and now > created_at + rule.timeout:
+                    continue
+                if rule.condition is not None:
+                    trigger = trigger or store.load_events([event_id])[0]
+                    if not rule.condition.matches(event=trigger, incoming=incoming):
+                        continue
+                message = f"run of function {function_id!r} was cancelled by event {name!r}"
+                cancelled.append(RunCancelled(run_id, ErrorInfo(CANCELLED_ERROR, message)))
+                break
+        return cancelled
+
+    def finish_deadline(self, function_id: str, created_at: datetime | None) -> datetime | None:
+        """When a run started at ``created_at`` is cancelled for not having finished (``timeouts.finish``)."""
+        policy = self._policies.get(function_id)
+        if policy is None or policy.finish is None or created_at is None:
+            return None
+        return created_at + policy.finish
+
+    # -- running steps ---------------------------------------------------------------------------
+
+    def claims(self, function_id: str, event: Mapping[str, Any]) -> list[GateClaim]:
+        """The concurrency gates each step handler of this run passes through, in a fixed global order."""
+        policy = self._policies.get(function_id)
+        if policy is None:
+            return []
+        claims: list[GateClaim] = []
+        for rule in policy.concurrency:
+            value = key_value(rule.key, event)
+            owner = function_id if rule.scope == "fn" else ""
+            claims.append(((rule.scope, owner, value), rule.limit))
+        # One order for every run, so two runs claiming the same two gates cannot each hold one and wait.
+        return sorted(claims)
+
+
+class _Gate:
+    def __init__(self) -> None:
+        self.active = 0
+        self.waiters: list[asyncio.Future[None]] = []
+
+    async def enter(self, limit: int) -> None:
+        while self.active >= limit:
+            waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self.waiters.append(waiter)
+            try:
+                await waiter
+            finally:
+                if waiter in self.waiters:
+                    self.waiters.remove(waiter)
+        self.active += 1
+
+    def leave(self) -> None:
+        # Synchronous, so a cancelled step handler can never leave its slot taken.
+        self.active -= 1
+        waiters, self.waiters = self.waiters, []
+        for waiter in waiters:  # each re-checks its own limit (functions sharing a gate may ask for different ones)
+            if not waiter.done():
+                waiter.set_result(None)
+
+
+class ConcurrencyGates:
+    """Counts the step handlers executing per concurrency key; a claim waits while its limit is reached."""
+
+    def __init__(self) -> None:
+        self._gates: dict[tuple[str, str, str], _Gate] = {}
+
+    def active(self, identity: tuple[str, str, str]) -> int:
+        gate = self._gates.get(identity)
+        return 0 if gate is None else gate.active
+
+    @asynccontextmanager
+    async def hold(self, claims: Sequence[GateClaim]) -> AsyncGenerator[None]:
+        held: list[_Gate] = []
+        try:
+            for identity, limit in claims:
+                gate = self._gates.setdefault(identity, _Gate())
+                await gate.enter(limit)
+                held.append(gate)
+            yield
+        finally:
+            for gate in reversed(held):
+                gate.leave()

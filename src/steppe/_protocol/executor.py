@@ -1,0 +1,204 @@
+"""One call request, executed: run the function on the shared core with an ``HttpDriver``, answer by the protocol.
+
+The core (``steppe._core.execute``) runs the function exactly as the embedded engine does; the driver only collects
+the new steps. This module applies the protocol's rules to what came out:
+
+* the function returned: 200 with its output; it raised: 500 (retriable) or 400 (not), with ``x-inngest-no-retry``;
+* a targeted call (``stepId=<hash>``) runs that step alone and answers ``StepRun``/``StepError``/``StepFailed``,
+  or ``StepNotFound`` when the function never reached it;
+* a discovery call (``stepId=step``) runs the one new step in place when the rules allow it (immediate execution
+  not disabled, exactly one new step, and a run step), else reports every new step in one 206.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any, Final, TypeAlias
+
+from pydantic import JsonValue, ValidationError
+
+from steppe._core import outcomes as core
+from steppe._core.context import Context
+from steppe._core.errors import NonRetriableError, RetryAfterError, StepError
+from steppe._core.events import Event
+from steppe._core.execute import Completed, Failed, execute
+from steppe._core.function import Function
+from steppe._core.logger import ReplayAwareLogger
+from steppe._core.outcomes import ErrorInfo
+from steppe._core.requests import RunRequest, SendEventRequest, StepRequest
+from steppe._core.serde import OutputValueError
+from steppe._protocol import wire
+from steppe._protocol.call_driver import HttpDriver
+from steppe._protocol.durations import utc_instant
+from steppe._protocol.messages import Header, HttpResponse, json_response
+from steppe._protocol.ops import error_op, is_run_step, not_found_op, report_op, run_op
+
+__all__ = ["EventSender", "handle_call", "retry_after_value"]
+
+EventSender: TypeAlias = Callable[[Sequence[Event[Any]]], Awaitable[list[str]]]
+"""Posts events to the event API (validating them first) and returns their ids: ``send_event``'s work."""
+
+_HTTP_OK: Final = 200
+_HTTP_PARTIAL: Final = 206
+_HTTP_NON_RETRIABLE: Final = 400
+_HTTP_RETRIABLE: Final = 500
+
+
+async def handle_call(
+    function: Function[Any, Any],
+    call: wire.CallRequest,
+    *,
+    target: str | None,
+    send_events: EventSender,
+    events: Sequence[wire.WireEvent] | None = None,
+    memos: Mapping[str, wire.Memo] | None = None,
+) -> HttpResponse:
+    """Answer one call request for ``function`` (the status, outcome headers and body; no protocol headers).
+
+    ``target`` is the ``stepId`` hash, or ``None`` for ``stepId=step``. ``events`` and ``memos`` replace the
+    body's when the server trimmed the request (``use_api``) and the caller fetched them from the API.
+    """
+    wire_events = list(events) if events is not None else list(call.events or ())
+    if not wire_events:  # a call with an empty events list still has its triggering event
+        wire_events = [call.event]
+    try:
+        decoded = tuple(function.decode_event(e.to_wire()) for e in wire_events)
+    except ValidationError as error:
+        # The event does not fit the function's declared type: no attempt can ever succeed.
+        return _function_error(Failed(ErrorInfo.from_exception(error), retriable=False))
+    run_memos = _core_memos(memos if memos is not None else call.memos())
+    driver = HttpDriver(run_memos, target=target)
+    context: Context[Any] = Context(
+        event=decoded[0],
+        events=decoded,
+        run_id=call.ctx.run_id,
+        attempt=call.ctx.attempt,
+        fn_id=function.id,
+        logger=ReplayAwareLogger(
+            function.client.logger, run_id=call.ctx.run_id, fn_id=function.id, replaying=driver.replaying
+        ),
+    )
+    outcome = await execute(function, context, driver)
+    if isinstance(outcome, Completed):
+        _warn_if_steps_skipped(function, call, driver)
+        return HttpResponse(_HTTP_OK, {Header.CONTENT_TYPE: "application/json"}, _json(outcome.output))
+    if isinstance(outcome, Failed):
+        return _function_error(_original_step_error(outcome, run_memos, driver))
+    # The server counts attempts per step; without its maximum, the function's own retries decide.
+    last_attempt = call.ctx.attempt + 1 >= (call.ctx.max_attempts or function.max_attempts)
+    if target is not None:
+        request = driver.target_request
+        if request is None:
+            return _ops([not_found_op(target)])
+        if not is_run_step(request):  # the server targets run steps only; report anything else as found
+            return _ops([report_op(request)])
+        return await _run_step(request, last_attempt, send_events)
+    found = driver.found
+    if len(found) == 1 and is_run_step(found[0]) and not call.ctx.disable_immediate_execution:
+        return await _run_step(found[0], last_attempt, send_events)
+    return _ops([report_op(request) for request in found])
+
+
+async def _run_step(request: StepRequest, last_attempt: bool, send_events: EventSender) -> HttpResponse:
+    """Run one step here and report it: its output, or an error that is retried unless this was the last try."""
+    try:
+        data = await _step_output(request, send_events)
+    except (NonRetriableError, OutputValueError) as error:
+        return _step_error(request, ErrorInfo.from_exception(error), final=True)
+    except RetryAfterError as error:
+        retry_after = None if last_attempt else error.retry_after
+        return _step_error(request, ErrorInfo.from_exception(error), final=last_attempt, retry_after=retry_after)
+    except Exception as error:  # noqa: BLE001 - a step's own failure is reported, and retried by the server
+        return _step_error(request, ErrorInfo.from_exception(error), final=last_attempt)
+    return _ops([run_op(request, data)])
+
+
+async def _step_output(request: StepRequest, send_events: EventSender) -> JsonValue:
+    if isinstance(request, RunRequest):
+        return request.codec.dump(await request.execute())
+    assert isinstance(request, SendEventRequest)
+    try:
+        ids = await send_events(request.events)
+    except (TypeError, ValidationError) as error:
+        # Events that do not fit their declared types would be refused on every retry.
+        raise NonRetriableError(f"step {request.id.user_id!r}: {error}") from error
+    return list[JsonValue](ids)
+
+
+def _step_error(
+    request: StepRequest, error: ErrorInfo, *, final: bool, retry_after: timedelta | datetime | None = None
+) -> HttpResponse:
+    headers = {Header.NO_RETRY: "true" if final else "false"}
+    if retry_after is not None:
+        headers[Header.RETRY_AFTER] = retry_after_value(retry_after)
+    return _ops([error_op(request, error, final=final)], headers)
+
+
+def _function_error(failure: Failed) -> HttpResponse:
+    """The function itself failed: 400 + no-retry when retrying cannot help, else 500 (the server retries)."""
+    headers = {Header.NO_RETRY: "false" if failure.retriable else "true"}
+    if failure.retriable and failure.retry_after is not None:
+        headers[Header.RETRY_AFTER] = retry_after_value(failure.retry_after)
+    error = failure.error
+    body = wire.ErrorBody(name=error.name, message=error.message, **({"stack": error.stack} if error.stack else {}))
+    return json_response(_HTTP_RETRIABLE if failure.retriable else _HTTP_NON_RETRIABLE, body, headers)
+
+
+def _original_step_error(failure: Failed, memos: Mapping[str, core.Memo], driver: HttpDriver) -> Failed:
+    """A function that let a step's stored error escape reports that step's original error, as the spec asks.
+
+    ``execute`` describes such a failure as the ``StepError`` the function raised; the driver knows which stored
+    errors it handed out, and ``StepError`` rebuilt from each tells which one escaped.
+    """
+    if failure.error.name != StepError.__name__:
+        return failure
+    for hashed, user_id in driver.visited.items():
+        memo = memos[hashed]
+        if isinstance(memo, core.MemoError):
+            stored = memo.error
+            if str(StepError(user_id, stored.name, stored.message, stored.stack)) == failure.error.message:
+                return Failed(stored, retriable=False)
+    return failure
+
+
+def retry_after_value(when: timedelta | datetime) -> str:
+    """``Retry-After``: whole seconds (rounded up) for a delay, an RFC 3339 instant for a time."""
+    if isinstance(when, datetime):
+        return utc_instant(when)
+    return str(max(0, math.ceil(when.total_seconds())))
+
+
+def _ops(ops: list[wire.Op], headers: Mapping[str, str] | None = None) -> HttpResponse:
+    return HttpResponse(
+        _HTTP_PARTIAL, {Header.CONTENT_TYPE: "application/json", **(headers or {})}, wire.ops_to_wire_json(ops)
+    )
+
+
+def _json(value: JsonValue) -> bytes:
+    return json_response(_HTTP_OK, value).body
+
+
+def _core_memos(memos: Mapping[str, wire.Memo]) -> dict[str, core.Memo]:
+    """The wire's memos as the core's: outputs as JSON data (the step's codec rebuilds its type), errors as info."""
+    converted: dict[str, core.Memo] = {}
+    for hashed, memo in memos.items():
+        if isinstance(memo, wire.MemoData):
+            converted[hashed] = core.MemoData(memo.value)
+        else:
+            converted[hashed] = core.MemoError(ErrorInfo(memo.name, memo.message, memo.stack))
+    return converted
+
+
+def _warn_if_steps_skipped(function: Function[Any, Any], call: wire.CallRequest, driver: HttpDriver) -> None:
+    """A finished run that never reached some of its stored steps took another path than before."""
+    skipped = [hashed for hashed in call.ctx.stack.stack if hashed not in driver.visited]
+    if skipped:
+        function.client.logger.warning(
+            "steppe: function %r finished without reaching %d stored step(s) (%s); its code changed during the "
+            "run, or its steps depend on time, randomness or other unstored state",
+            function.id,
+            len(skipped),
+            ", ".join(skipped[:5]),
+        )

@@ -1,1 +1,0 @@
-"""The embedded durable engine: SQLite storage, timers, event matching, retries."""
