@@ -7,6 +7,7 @@ Inngest server (``steppe.serve``). ``step.parallel`` returns a tuple whose eleme
 from steppe._client import Client
 from steppe._core.calls import StepCall
 from steppe._core.context import Context
+from steppe._core.decorator import FunctionOptions
 from steppe._core.errors import (
     FunctionDefinitionError,
     NestedStepError,
@@ -16,7 +17,7 @@ from steppe._core.errors import (
     SteppeError,
 )
 from steppe._core.events import Event, EventType, TriggerCron, TriggerEvent
-from steppe._core.function import Function, FunctionOptions
+from steppe._core.function import Function
 from steppe._core.outcomes import ErrorInfo
 from steppe._core.requests import ParallelMode
 from steppe._core.step import Group, Step, StepSync, SyncGroup

@@ -10,9 +10,10 @@ from typing import TYPE_CHECKING, Any, cast, overload
 from pydantic import BaseModel
 from typing_extensions import TypeVar, Unpack
 
+from steppe._core.decorator import FunctionDecorator, FunctionOptions
 from steppe._core.errors import FunctionDefinitionError
 from steppe._core.events import Event, EventType, TriggerCron, TriggerEvent
-from steppe._core.function import FunctionDecorator, FunctionOptions, Trigger
+from steppe._core.function import Trigger
 
 if TYPE_CHECKING:
     from steppe._core.function import Function

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import inspect
 import logging
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, Generic, NotRequired, Protocol, TypedDict, cast, overload
+from collections.abc import Callable, Sequence
+from typing import Any, Generic, NotRequired, Protocol, TypedDict, cast
 
 from pydantic import BaseModel, ValidationError
 from typing_extensions import TypeVar
 
-from steppe._core.context import Context
 from steppe._core.errors import FunctionDefinitionError
 from steppe._core.events import Event, EventType, TriggerCron, TriggerEvent
 from steppe._core.serde import Codec, JsonValue, OutputValueError, codec_for_callable
-from steppe._core.step import Step, StepSync
 from steppe.options import (
     BatchEvents,
     Cancel,
@@ -27,7 +25,7 @@ from steppe.options import (
     Timeouts,
 )
 
-__all__ = ["FAILURE_EVENT", "App", "Function", "FunctionDecorator", "FunctionOptions", "Trigger"]
+__all__ = ["FAILURE_EVENT", "App", "Function", "FunctionSettings", "Trigger"]
 
 _D = TypeVar("_D", default=dict[str, Any])
 _T = TypeVar("_T", default=Any)
@@ -41,13 +39,12 @@ DEFAULT_RETRIES = 4
 Trigger = TriggerEvent[Any] | EventType[Any] | TriggerCron
 
 
-class FunctionOptions(TypedDict):
-    """Options of ``create_function`` besides ``fn_id`` and ``trigger``."""
+class FunctionSettings(TypedDict):
+    """What a function keeps of its ``create_function`` options (``FunctionOptions`` less ``on_failure``)."""
 
     name: NotRequired[str]
     retries: NotRequired[int]
     """Retries after the first attempt, for each step and for the function body (default 4: five attempts)."""
-    on_failure: NotRequired[Callable[[Context[dict[str, Any]], Step], Awaitable[None]]]
     # Flow control (steppe.options): an Inngest server enforces all of them; the embedded engine enforces
     # concurrency, cancel, idempotency, rate_limit, singleton (skip), timeouts.finish, batch_events, debounce and
     # throttle, and warns about the rest (priority, timeouts.start, singleton "cancel").
@@ -92,7 +89,7 @@ class Function(Generic[_D, _T]):
         fn_id: str,
         triggers: Sequence[Trigger],
         handler: Callable[..., Any],
-        options: FunctionOptions,
+        options: FunctionSettings,
     ) -> None:
         if not isinstance(fn_id, str) or not fn_id.strip():  # pyright: ignore[reportUnnecessaryIsInstance]
             raise FunctionDefinitionError(f"create_function: fn_id must be a non-empty string, got {fn_id!r}")
@@ -183,46 +180,4 @@ def _check_handler(handler: object, function_id: str) -> bool:
             f"exactly (ctx, step) positionally; its signature is {signature}"
         ) from error
     is_async = inspect.iscoroutinefunction(handler)
-    params = list(signature.parameters.values())
-    step_annotation = params[1].annotation if len(params) > 1 else inspect.Parameter.empty
-    wanted, unwanted = (Step, StepSync) if is_async else (StepSync, Step)
-    if step_annotation is unwanted or step_annotation in (unwanted.__name__, f"steppe.{unwanted.__name__}"):
-        kind = "an async def" if is_async else "a plain def"
-        raise FunctionDefinitionError(
-            f"function {function_id!r}: {kind} handler receives steppe.{wanted.__name__}, "
-            f"but its step parameter is annotated {unwanted.__name__}"
-        )
     return is_async
-
-
-class FunctionDecorator(Generic[_D]):
-    """What ``create_function`` returns: apply it to an ``async def`` or ``def`` handler of ``(ctx, step)``."""
-
-    def __init__(self, client: App, fn_id: str, triggers: Sequence[Trigger], options: FunctionOptions) -> None:
-        self._client = client
-        self._fn_id = fn_id
-        self._triggers = triggers
-        self._options = options
-
-    @overload
-    def __call__(self, handler: Callable[[Context[_D], Step], Awaitable[_R]], /) -> Function[_D, _R]: ...
-    @overload
-    def __call__(self, handler: Callable[[Context[_D], StepSync], _R], /) -> Function[_D, _R]: ...
-    def __call__(self, handler: Callable[..., Any], /) -> Function[_D, Any]:
-        function: Function[_D, Any] = Function(
-            client=self._client, fn_id=self._fn_id, triggers=self._triggers, handler=handler, options=self._options
-        )
-        self._client.register(function)
-        on_failure = self._options.get("on_failure")
-        if on_failure is not None:
-            # Failures are events, so a failure handler is an ordinary function triggered by them.
-            handler_function: Function[Any, None] = Function(
-                client=self._client,
-                fn_id=f"{self._fn_id}-failure",
-                triggers=[TriggerEvent(FAILURE_EVENT, expression=f"event.data.function_id == {function.id!r}")],
-                handler=on_failure,
-                options={"name": f"{function.name} (on failure)", "retries": function.retries},
-            )
-            handler_function.handles_failure_of = function.id
-            self._client.register(handler_function)
-        return function
