@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 import steppe
+from steppe._engine.progress import RunFinished, StepFinished, StepStarted
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -29,18 +30,12 @@ class Recorder:
     """Collects engine progress reports."""
 
     def __init__(self) -> None:
-        self.items: list[
-            steppe._engine.progress.StepStarted
-            | steppe._engine.progress.StepFinished
-            | steppe._engine.progress.RunFinished
-        ] = []
+        self.items: list[StepStarted | StepFinished | RunFinished] = []
 
-    def __call__(self, item: Any) -> None:
+    def __call__(self, item: StepStarted | StepFinished | RunFinished) -> None:
         self.items.append(item)
 
-    def finished(self) -> list[steppe._engine.progress.StepFinished]:
-        from steppe._engine.progress import StepFinished
-
+    def finished(self) -> list[StepFinished]:
         return [i for i in self.items if isinstance(i, StepFinished)]
 
 

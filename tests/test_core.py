@@ -27,9 +27,16 @@ class ScriptedDriver:
     def __init__(self, memos: dict[str, Memo] | None = None) -> None:
         self.memos = memos or {}
         self.new: list[StepRequest] = []
+        self.visited: set[str] = set()
 
     def memo(self, step_id: StepId) -> Memo | None:
-        return self.memos.get(step_id.hashed)
+        memo = self.memos.get(step_id.hashed)
+        if memo is not None:
+            self.visited.add(step_id.hashed)
+        return memo
+
+    def replaying(self) -> bool:
+        return len(self.visited) < len(self.memos)
 
     async def new_step(self, request: StepRequest) -> object:
         self.new.append(request)
@@ -141,7 +148,7 @@ async def test_parallel_rejects_a_list_and_non_callables() -> None:
 
     @client.create_function(fn_id="f", trigger=steppe.TriggerEvent(event="go"))
     async def f(ctx: steppe.Context, step: steppe.Step) -> object:
-        return await step.parallel([lambda: step.run("a", lambda: 1)])  # type: ignore[call-overload]  # pyright: ignore[reportCallIssue, reportArgumentType]
+        return await step.parallel([lambda: step.run("a", lambda: 1)])  # type: ignore[call-overload]  # pyright: ignore[reportCallIssue, reportArgumentType, reportUnknownVariableType]
 
     outcome = await execute(f, context(client), ScriptedDriver())
     assert isinstance(outcome, Failed)
@@ -153,7 +160,7 @@ async def test_parallel_rejects_a_list_and_non_callables() -> None:
 
     @client.create_function(fn_id="g", trigger=steppe.TriggerEvent(event="go"))
     async def g(ctx: steppe.Context, step: steppe.Step) -> object:
-        return await step.parallel((lambda: step.run("a", lambda: 1), 42))  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType, reportCallIssue]
+        return await step.parallel((lambda: step.run("a", lambda: 1), 42))  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType, reportCallIssue, reportUnknownVariableType]
 
     outcome = await execute(g, context(client), ScriptedDriver())
     assert isinstance(outcome, Failed) and "element 1 is not callable (got int)" in outcome.error.message

@@ -340,7 +340,7 @@ async def test_send_event_starts_another_run_once(make_engine: Any) -> None:
 
     engine = await make_engine(client)
     result = await run_one(engine)
-    assert result.status == "completed"
+    assert result.status == "completed" and result.output is not None
     [event_id] = result.output
     for _ in range(200):
         if received:

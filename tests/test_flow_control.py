@@ -107,7 +107,7 @@ async def test_concurrency_limits_step_handlers_across_runs_and_parallel_branche
     @client.create_function(fn_id="f", trigger=GO, concurrency=Concurrency(limit=3))
     async def f(ctx: steppe.Context, step: steppe.Step) -> int:
         await step.run("first", seen.occupy, "all")
-        parts = await step.parallel(tuple((lambda i=i: step.run(f"branch-{i}", seen.occupy, "all")) for i in range(4)))
+        parts = await step.parallel(tuple(step.defer(f"branch-{i}", seen.occupy, "all") for i in range(4)))
         return len(parts)
 
     engine = await make_engine(client)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import steppe
@@ -32,6 +33,9 @@ async def test_loop_built_parallel_example(make_engine: Any) -> None:
 async def test_parallel_results_keep_their_runtime_types(make_engine: Any) -> None:
     """After a restart the stored results are rebuilt into the declared types, not left as JSON."""
     example = load_example("parallel_steps")
+    # A module loaded from its path is untyped to the checkers: its handlers' types as the example declares them.
+    update_user: Callable[[int], Awaitable[dict[str, str]]] = example.update_user
+    send_email: Callable[[int], Awaitable[bool]] = example.send_email
     client = steppe.Client("types")
     seen: list[tuple[type, type]] = []
 
@@ -39,8 +43,8 @@ async def test_parallel_results_keep_their_runtime_types(make_engine: Any) -> No
     async def typed(ctx: steppe.Context, step: steppe.Step) -> None:
         user, sent = await step.parallel(
             (
-                lambda: step.run("update-user", example.update_user, 1),
-                lambda: step.run("send-email", example.send_email, 1),
+                lambda: step.run("update-user", update_user, 1),
+                lambda: step.run("send-email", send_email, 1),
             )
         )
         seen.append((type(user), type(sent)))

@@ -33,7 +33,8 @@ async def test_embedded_replays_do_not_repeat_log_lines(caplog: pytest.LogCaptur
     assert result.output == 3
     assert logged(caplog, "quiet-replay") == ["starting", "after one", "after two"]
     record = next(r for r in caplog.records if r.name == "test.quiet-replay")
-    assert record.run_id == result.run_id and record.fn_id == "quiet-replay-f"
+    # The logger's extra fields are set on each record's __dict__; LogRecord declares no such attributes.
+    assert vars(record)["run_id"] == result.run_id and vars(record)["fn_id"] == "quiet-replay-f"
 
 
 async def test_http_calls_log_only_what_is_new(caplog: pytest.LogCaptureFixture) -> None:
