@@ -78,9 +78,8 @@ class Engine:
     holds) and resumes every run that was not finished. Leaving it stops the runs in progress; they resume on
     the next start, with every completed step kept.
 
-    Flow control: ``concurrency``, ``cancel``, ``idempotency``, ``rate_limit``, ``singleton`` (mode "skip"),
-    ``timeouts.finish`` (see ``steppe._engine.flow_control``), ``batch_events``, ``debounce`` and ``throttle``
-    (see ``steppe._engine.queues``) are enforced; entering logs a warning for each other option a function sets.
+    Flow control: the options in ``steppe._engine.flow_control.ENFORCED`` are enforced; entering logs a warning for
+    each other option a function sets.
     """
 
     def __init__(
