@@ -256,7 +256,7 @@ async def test_failed_sibling_does_not_lose_successful_results(make_engine: Any,
     result = await run_one(engine)
     assert result.status == "completed", result.error
     assert good_calls == [1, 1]  # "good" and "good:1" are two steps; neither ran twice
-    memos, _ = engine.store.load_steps(result.run_id)
+    memos, _ = engine._store.load_steps(result.run_id)
     assert len(memos) == 3
 
 

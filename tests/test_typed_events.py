@@ -51,7 +51,7 @@ async def test_send_refuses_an_invalid_payload_and_stores_nothing(make_engine: A
     engine = await make_engine(client)
     with pytest.raises(pydantic.ValidationError, match="user_id"):
         await engine.send(steppe.Event(name="app/user.signup", data={"plan": "pro"}))
-    assert engine.store.unfinished_runs() == []
+    assert engine._store.unfinished_runs() == []
     # A valid event afterwards works: the failed send left nothing half-written.
     [run_id] = await engine.send(steppe.Event(name="app/user.signup", data={"user_id": "u2"}))
     assert (await engine.wait(run_id, timeout=5)).status == "completed"

@@ -12,7 +12,7 @@ from typing_extensions import TypeVar, Unpack
 
 from steppe._core.decorator import FunctionDecorator, FunctionOptions
 from steppe._core.errors import FunctionDefinitionError
-from steppe._core.events import Event, EventType, TriggerCron, TriggerEvent
+from steppe._core.events import Event, EventType, TriggerCron, TriggerEvent, event_list
 from steppe._core.function import Trigger
 
 if TYPE_CHECKING:
@@ -89,7 +89,7 @@ class Client:
         except ImportError as error:  # pragma: no cover - depends on the installed extras
             raise ImportError("Client.send needs httpx: pip install 'steppe[serve]'") from error
 
-        batch = [events] if isinstance(events, Event) else list(events)
+        batch = event_list(events, what="Client.send")
         check_events(batch, self.functions, what="Client.send")
         if not batch:
             return []

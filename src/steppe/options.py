@@ -6,12 +6,9 @@ sent to the server as time strings (``"1m"``, ``"1h30m"``). Keys and conditions 
 expressions the server evaluates, with ``event`` bound to the triggering event (and ``async`` to the incoming event
 for ``Cancel.if_exp``).
 
-The Inngest server enforces all of these options. The embedded engine (``steppe.Engine``) enforces
-``concurrency`` (step handlers executing at once, per key; ``"env"``/``"account"`` scopes are shared by the
-engine's functions), ``cancel``, ``idempotency``, ``rate_limit``, ``singleton`` with mode ``"skip"``,
-``timeouts.finish``, ``batch_events``, ``debounce`` and ``throttle`` (held starts are kept in its database);
-for each other option a function sets (``priority``, ``timeouts.start``, ``singleton`` mode ``"cancel"``) it logs
-one warning at start and runs without it (see docs/serving.md). It refuses a function that sets both
+The Inngest server enforces all of these options. The embedded engine (``steppe.Engine``) enforces most of them,
+keeping their state in its database; for each other option a function sets it logs one warning at start and runs
+without it. docs/serving.md says which are which and how each is applied. It refuses a function that sets both
 ``batch_events`` and ``debounce``.
 """
 

@@ -7,6 +7,7 @@ case both the checker and the runtime see the declared pydantic model.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, overload
 
@@ -15,7 +16,7 @@ from typing_extensions import TypeVar
 
 from steppe._core.errors import FunctionDefinitionError
 
-__all__ = ["Event", "EventType", "TriggerCron", "TriggerEvent", "new_event_id"]
+__all__ = ["Event", "EventType", "TriggerCron", "TriggerEvent", "event_list", "new_event_id"]
 
 _D = TypeVar("_D", default=dict[str, Any])
 _M = TypeVar("_M", bound=BaseModel)
@@ -34,6 +35,15 @@ class Event(BaseModel, Generic[_D]):
     data: _D = Field(default_factory=dict)  # type: ignore[assignment]  # pyright: ignore[reportAssignmentType]
     id: str = ""
     ts: int = 0
+
+
+def event_list(events: Event[Any] | Sequence[Event[Any]], *, what: str) -> list[Event[Any]]:
+    """One event or several, as a list; raises TypeError naming ``what`` and the index of anything not an Event."""
+    batch: list[Event[Any]] = [events] if isinstance(events, Event) else list(events)
+    for index, event in enumerate(batch):
+        if not isinstance(event, Event):  # pyright: ignore[reportUnnecessaryIsInstance]
+            raise TypeError(f"{what}: events[{index}] is a {type(event).__name__}, not a steppe.Event")
+    return batch
 
 
 def _check_event_name(name: object, owner: str) -> str:

@@ -1,23 +1,26 @@
-"""One attempt of one run: call the handler with a driver behind its steps, and classify how it ended."""
+"""One attempt of one run: set it up, call the handler with a driver behind its steps, and say how it ended."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 from typing import Any
+
+from pydantic import ValidationError
 
 from steppe._core.context import Context
 from steppe._core.driver import Driver
-from steppe._core.errors import NonRetriableError, RetryAfterError, StepError
+from steppe._core.failures import Failed, classify_failure
 from steppe._core.function import Function
+from steppe._core.logger import ReplayAwareLogger
 from steppe._core.outcomes import ErrorInfo, Interrupt
 from steppe._core.runtime import StepRuntime
-from steppe._core.serde import JsonValue, OutputValueError, UnsupportedTypeError
+from steppe._core.serde import JsonValue, OutputValueError
 from steppe._core.step import Step, StepSync
 from steppe._core.threads import run_in_own_thread
 
-__all__ = ["Completed", "Failed", "Outcome", "Suspended", "execute"]
+__all__ = ["Completed", "Failed", "Outcome", "Suspended", "execute", "run_attempt"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,18 +30,36 @@ class Completed:
 
 
 @dataclass(frozen=True, slots=True)
-class Failed:
-    error: ErrorInfo
-    retriable: bool
-    retry_after: timedelta | datetime | None = None
-
-
-@dataclass(frozen=True, slots=True)
 class Suspended:
     """The driver interrupted the run to act on the steps it found."""
 
 
 Outcome = Completed | Failed | Suspended
+
+
+async def run_attempt(
+    function: Function[Any, Any],
+    raw_events: Sequence[dict[str, Any]],
+    *,
+    run_id: str,
+    attempt: int,
+    driver: Driver,
+) -> Outcome:
+    """One attempt of a run of ``function`` triggered by ``raw_events`` (stored or wire JSON), as every host runs it.
+
+    The events are rebuilt for the function; the context's logger tags records with the run and is quiet while
+    ``driver`` replays stored steps.
+    """
+    try:
+        events = tuple(function.decode_event(raw) for raw in raw_events)
+    except ValidationError as error:
+        # The event does not fit the function's declared type: no attempt can ever succeed.
+        return Failed(ErrorInfo.from_exception(error), retriable=False)
+    logger = ReplayAwareLogger(function.client.logger, run_id=run_id, fn_id=function.id, replaying=driver.replaying)
+    context: Context[Any] = Context(
+        event=events[0], events=events, run_id=run_id, attempt=attempt, fn_id=function.id, logger=logger
+    )
+    return await execute(function, context, driver)
 
 
 async def execute(function: Function[Any, Any], context: Context[Any], driver: Driver) -> Outcome:
@@ -50,15 +71,9 @@ async def execute(function: Function[Any, Any], context: Context[Any], driver: D
             value = await run_in_own_thread(function.handler, context, StepSync(runtime))
     except Interrupt:
         return Suspended()
-    except (NonRetriableError, StepError, OutputValueError, UnsupportedTypeError) as error:
-        # Retrying cannot help: a StepError would be raised again from its stored failure, and a value that
-        # does not fit its declared type (or a type that cannot be stored) would not fit next time either.
-        return Failed(ErrorInfo.from_exception(error), retriable=False)
-    except RetryAfterError as error:
-        return Failed(ErrorInfo.from_exception(error), retriable=True, retry_after=error.retry_after)
-    except Exception as error:  # noqa: BLE001 - any other failure of the function body is retried
-        return Failed(ErrorInfo.from_exception(error), retriable=True)
+    except Exception as error:  # noqa: BLE001 - the function body's failure, retried or not by its kind
+        return classify_failure(error)
     try:
         return Completed(output=function.output_codec.dump(value), value=value)
     except OutputValueError as error:
-        return Failed(ErrorInfo.from_exception(error), retriable=False)
+        return classify_failure(error)

@@ -45,9 +45,8 @@ class FunctionSettings(TypedDict):
     name: NotRequired[str]
     retries: NotRequired[int]
     """Retries after the first attempt, for each step and for the function body (default 4: five attempts)."""
-    # Flow control (steppe.options): an Inngest server enforces all of them; the embedded engine enforces
-    # concurrency, cancel, idempotency, rate_limit, singleton (skip), timeouts.finish, batch_events, debounce and
-    # throttle, and warns about the rest (priority, timeouts.start, singleton "cancel").
+    # Flow control (steppe.options): an Inngest server enforces all of them; the embedded engine the ones named in
+    # steppe._engine.flow_control.ENFORCED, and warns about the rest.
     concurrency: NotRequired[Concurrency | Sequence[Concurrency]]
     throttle: NotRequired[Throttle]
     rate_limit: NotRequired[RateLimit]

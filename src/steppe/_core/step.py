@@ -19,7 +19,7 @@ from pydantic import BaseModel
 from typing_extensions import TypeVarTuple, Unpack
 
 from steppe._core.calls import StepCall
-from steppe._core.events import Event, EventType
+from steppe._core.events import Event, EventType, event_list
 from steppe._core.outcomes import Interrupt
 from steppe._core.requests import (
     InvokeRequest,
@@ -160,10 +160,7 @@ class _StepMethods:
         )
 
     def _send_call(self, step_id: str, events: Event[Any] | Sequence[Event[Any]]) -> StepCall[list[str]]:
-        batch = [events] if isinstance(events, Event) else list(events)
-        for index, item in enumerate(batch):
-            if not isinstance(item, Event):  # pyright: ignore[reportUnnecessaryIsInstance]
-                raise TypeError(f"step {step_id!r}: events[{index}] is a {type(item).__name__}, not a steppe.Event")
+        batch = event_list(events, what=f"step {step_id!r}")
         codec = codec_for_type(list[str], what=self._runtime.describe(step_id))
         return self._runtime.call(
             step_id,

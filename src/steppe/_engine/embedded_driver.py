@@ -11,9 +11,10 @@ import time
 from collections.abc import Callable, Mapping
 from contextlib import AbstractAsyncContextManager, nullcontext
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from steppe._core.errors import NonRetriableError, RetryAfterError, StepError
+from steppe._core.errors import StepError
+from steppe._core.failures import classify_failure
 from steppe._core.ids import StepId
 from steppe._core.outcomes import ErrorInfo, Interrupt, Memo, MemoData, MemoError, MemoJson
 from steppe._core.requests import (
@@ -25,12 +26,9 @@ from steppe._core.requests import (
     WaitForEventRequest,
 )
 from steppe._core.runtime import resolve_memo
-from steppe._core.serde import OutputValueError
+from steppe._engine.host import RunHost
 from steppe._engine.progress import StepFinished, StepStarted
 from steppe._engine.store import RunRecord, StepAttempts, WaitRecord
-
-if TYPE_CHECKING:
-    from steppe._engine.engine import Engine
 
 __all__ = ["EmbeddedDriver"]
 
@@ -38,7 +36,7 @@ __all__ = ["EmbeddedDriver"]
 class EmbeddedDriver:
     def __init__(
         self,
-        engine: Engine,
+        host: RunHost,
         run: RunRecord,
         memos: dict[str, Memo],
         max_attempts: int,
@@ -48,7 +46,7 @@ class EmbeddedDriver:
         step_stubs: Mapping[str, object] | None = None,
         step_slot: Callable[[], AbstractAsyncContextManager[None]] | None = None,
     ) -> None:
-        self._engine = engine
+        self._host = host
         self._run = run
         self._memos = memos
         self._max_attempts = max_attempts
@@ -120,15 +118,15 @@ class EmbeddedDriver:
                 return self._send_event(request)
 
     def _store_memo(self, step_id: StepId, memo: Memo) -> None:
-        self._engine.store.save_memo(self._run.id, step_id.hashed, step_id.deduplicated, memo, self._engine.clock.now())
+        self._host.store.save_memo(self._run.id, step_id.hashed, step_id.deduplicated, memo, self._host.clock.now())
         self._memos[step_id.hashed] = memo
 
     async def _run_step(self, request: RunRequest) -> object:
-        engine, step = self._engine, request.id
+        host, step = self._host, request.id
         state = self._retrying.get(step.hashed, _FIRST_ATTEMPT)
         attempt = state.attempts
         if state.retry_at is not None:
-            await engine.clock.sleep_until(state.retry_at)
+            await host.clock.sleep_until(state.retry_at)
         while True:
             async with self._step_slot():  # reported as started once it holds its concurrency slot
                 started = time.monotonic()
@@ -137,46 +135,43 @@ class EmbeddedDriver:
                     value = await self._execute(request)
                     output = request.codec.dump_json(value)
                 except Exception as error:  # noqa: BLE001 - a step's own failure is retried (or not) below
-                    failure = ErrorInfo.from_exception(error)
-                    final = isinstance(error, NonRetriableError | OutputValueError)
-                    retry_after = error.retry_after if isinstance(error, RetryAfterError) else None
+                    failed = classify_failure(error)
                 else:
                     self._store_memo(step, MemoJson(output))
                     self._report_end(request, attempt, started, None, None)
                     return value
             attempt += 1
-            now = engine.clock.now()
-            if final or attempt >= self._max_attempts:
+            now = host.clock.now()
+            failure = failed.error
+            if not failed.retriable or attempt >= self._max_attempts:
                 self._store_memo(step, MemoError(failure))
                 self._report_end(request, attempt - 1, started, failure, None)
                 raise StepError(step.user_id, failure.name, failure.message, failure.stack)
-            retry_at = now + engine.retry_policy.delay(attempt, now=now, retry_after=retry_after)
-            engine.store.record_step_retry(self._run.id, step.hashed, step.deduplicated, attempt, retry_at, failure)
+            retry_at = now + host.retry_policy.delay(attempt, now=now, retry_after=failed.retry_after)
+            host.store.record_step_retry(self._run.id, step.hashed, step.deduplicated, attempt, retry_at, failure)
             self._report_end(request, attempt - 1, started, failure, retry_at)
-            await engine.clock.sleep_until(retry_at)
+            await host.clock.sleep_until(retry_at)
 
     def _report_start(self, request: RunRequest, attempt: int, started: float) -> None:
-        engine = self._engine
-        if engine.reporting:
-            engine.report(
-                StepStarted(
-                    self._run.id, request.id.deduplicated, attempt, request.parallel, engine.clock.now(), started
-                )
+        host = self._host
+        if host.reporting:
+            host.report(
+                StepStarted(self._run.id, request.id.deduplicated, attempt, request.parallel, host.clock.now(), started)
             )
 
     def _report_end(
         self, request: RunRequest, attempt: int, started: float, failure: ErrorInfo | None, retry_at: datetime | None
     ) -> None:
-        engine = self._engine
-        if engine.reporting:
+        host = self._host
+        if host.reporting:
             ended = time.monotonic()
-            engine.report(
+            host.report(
                 StepFinished(
                     self._run.id,
                     request.id.deduplicated,
                     attempt,
                     request.parallel,
-                    engine.clock.now(),
+                    host.clock.now(),
                     ended,
                     ended - started,
                     failure,
@@ -185,54 +180,54 @@ class EmbeddedDriver:
             )
 
     async def _sleep(self, request: SleepRequest) -> None:
-        engine, step = self._engine, request.id
-        wait = engine.store.load_wait(self._run.id, step.hashed)
+        host, step = self._host, request.id
+        wait = host.store.load_wait(self._run.id, step.hashed)
         if wait is None:
-            wake_at = request.until if request.until is not None else engine.clock.now() + (request.duration or _ZERO)
+            wake_at = request.until if request.until is not None else host.clock.now() + (request.duration or _ZERO)
             wait = WaitRecord(kind="sleep", wake_at=wake_at, event_name=None, expression=None, child_run_id=None)
-            engine.store.insert_wait(self._run.id, step.hashed, step.deduplicated, wait)
+            host.store.insert_wait(self._run.id, step.hashed, step.deduplicated, wait)
         assert wait.wake_at is not None
-        await engine.clock.sleep_until(wait.wake_at)
-        engine.store.resolve_wait(self._run.id, step.hashed, MemoData(None), engine.clock.now())
+        await host.clock.sleep_until(wait.wake_at)
+        host.store.resolve_wait(self._run.id, step.hashed, MemoData(None), host.clock.now())
         self._memos[step.hashed] = MemoData(None)
 
     async def _wait_for_event(self, request: WaitForEventRequest) -> object:
-        engine, step = self._engine, request.id
-        wait = engine.store.load_wait(self._run.id, step.hashed)
+        host, step = self._host, request.id
+        wait = host.store.load_wait(self._run.id, step.hashed)
         if wait is None:
             wait = WaitRecord(
                 kind="event",
-                wake_at=engine.clock.now() + request.timeout,
+                wake_at=host.clock.now() + request.timeout,
                 event_name=request.event,
                 expression=request.if_exp,
                 child_run_id=None,
             )
-            engine.store.insert_wait(self._run.id, step.hashed, step.deduplicated, wait)
+            host.store.insert_wait(self._run.id, step.hashed, step.deduplicated, wait)
         memo = await self._resolution(step, wait, on_timeout=MemoData(None))
         return resolve_memo(step, memo, request.codec)
 
     async def _invoke(self, request: InvokeRequest) -> object:
-        engine, step = self._engine, request.id
-        wait = engine.store.load_wait(self._run.id, step.hashed)
+        host, step = self._host, request.id
+        wait = host.store.load_wait(self._run.id, step.hashed)
         if wait is None:
-            wake_at = None if request.timeout is None else engine.clock.now() + request.timeout
-            wait = engine.start_child_run(self._run.id, step, request.function, request.data, wake_at)
+            wake_at = None if request.timeout is None else host.clock.now() + request.timeout
+            wait = host.start_child_run(self._run.id, step, request.function, request.data, wake_at)
         timeout = MemoError(ErrorInfo("InvokeTimeoutError", f"function {request.function.id!r} did not finish in time"))
         memo = await self._resolution(step, wait, on_timeout=timeout)
         return resolve_memo(step, memo, request.function.output_codec)
 
     async def _resolution(self, step: StepId, wait: WaitRecord, *, on_timeout: Memo) -> Memo:
         """Wait until the engine resolves this wait (an event matched, a child run ended) or it times out."""
-        engine = self._engine
-        resolved = engine.expect_resolution(self._run.id, step.hashed)
-        stored = engine.store.load_memo(self._run.id, step.hashed)
+        host = self._host
+        resolved = host.expect_resolution(self._run.id, step.hashed)
+        stored = host.store.load_memo(self._run.id, step.hashed)
         if stored is not None:  # resolved while this run was not running (e.g. before a restart's replay)
-            engine.forget_resolution(self._run.id, step.hashed)
+            host.forget_resolution(self._run.id, step.hashed)
             return stored
         if wait.wake_at is None:
             memo = await resolved
         else:
-            timer: asyncio.Future[None] = asyncio.ensure_future(engine.clock.sleep_until(wait.wake_at))
+            timer: asyncio.Future[None] = asyncio.ensure_future(host.clock.sleep_until(wait.wake_at))
             try:
                 either: list[asyncio.Future[Any]] = [resolved, timer]
                 await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
@@ -241,9 +236,9 @@ class EmbeddedDriver:
             if resolved.done():
                 memo = resolved.result()
             else:
-                engine.forget_resolution(self._run.id, step.hashed)
-                if not engine.store.resolve_wait(self._run.id, step.hashed, on_timeout, engine.clock.now()):
-                    resolved_meanwhile = engine.store.load_memo(self._run.id, step.hashed)  # at the same moment
+                host.forget_resolution(self._run.id, step.hashed)
+                if not host.store.resolve_wait(self._run.id, step.hashed, on_timeout, host.clock.now()):
+                    resolved_meanwhile = host.store.load_memo(self._run.id, step.hashed)  # at the same moment
                     assert resolved_meanwhile is not None
                     memo = resolved_meanwhile
                 else:
@@ -252,13 +247,9 @@ class EmbeddedDriver:
         return memo
 
     def _send_event(self, request: SendEventRequest) -> list[str]:
-        engine = self._engine
-        # The events, the runs they start and this step's result commit together: a replay never sends twice.
-        with engine.store.transaction():
-            accepted = engine.accept_events(request.events)
-            self._store_memo(request.id, MemoData(list[Any](accepted.event_ids)))
-        engine.after_accept(accepted)
-        return accepted.event_ids
+        event_ids = self._host.send_events(self._run.id, request.id, request.events)
+        self._memos[request.id.hashed] = MemoData(list[Any](event_ids))
+        return event_ids
 
 
 _ZERO = timedelta(0)

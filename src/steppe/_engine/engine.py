@@ -11,19 +11,16 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Generic, Literal, Self
+from typing import Any, Final, Generic, Literal, Self
 
-from pydantic import ValidationError
 from typing_extensions import TypeVar
 
-from steppe._core.context import Context
 from steppe._core.errors import SteppeError
-from steppe._core.events import Event, TriggerCron, TriggerEvent, new_event_id
-from steppe._core.execute import Completed, Failed, Suspended, execute
+from steppe._core.events import Event, TriggerCron, TriggerEvent, event_list, new_event_id
+from steppe._core.execute import Completed, Failed, Suspended, run_attempt
 from steppe._core.expressions import compile_expression
 from steppe._core.function import FAILURE_EVENT, App, Function
 from steppe._core.ids import StepId
-from steppe._core.logger import ReplayAwareLogger
 from steppe._core.outcomes import ErrorInfo, Memo, MemoData, MemoError
 from steppe._core.serde import JsonValue
 from steppe._engine.clock import Clock, SystemClock
@@ -81,9 +78,8 @@ class Engine:
     holds) and resumes every run that was not finished. Leaving it stops the runs in progress; they resume on
     the next start, with every completed step kept.
 
-    Flow control: ``concurrency``, ``cancel``, ``idempotency``, ``rate_limit``, ``singleton`` (mode "skip"),
-    ``timeouts.finish`` (see ``steppe._engine.flow_control``), ``batch_events``, ``debounce`` and ``throttle``
-    (see ``steppe._engine.queues``) are enforced; entering logs a warning for each other option a function sets.
+    Flow control: the options in ``steppe._engine.flow_control.ENFORCED`` are enforced; entering logs a warning for
+    each other option a function sets.
     """
 
     def __init__(
@@ -98,43 +94,43 @@ class Engine:
         replay: Literal["on_restart", "every_step"] = "on_restart",
         step_stubs: Mapping[str, object] | None = None,
     ) -> None:
-        self._app = client
         chosen = client.functions if functions is None else list(functions)
         self._functions: dict[str, Function[Any, Any]] = {}
         for function in chosen:
             if function.id in self._functions:
                 raise SteppeError(f"Engine: function {function.id!r} is given twice")
             self._functions[function.id] = function
-        self.database = database
-        self.clock: Clock = clock or SystemClock()
-        self.retry_policy = retry_policy or RetryPolicy()
+        self._database = database
+        self._clock: Clock = clock or SystemClock()
+        self._retry_policy = retry_policy or RetryPolicy()
         self._listeners = list(listeners)
         if replay not in ("on_restart", "every_step"):
             raise ValueError(f"Engine: replay must be 'on_restart' or 'every_step', got {replay!r}")
-        self.replay = replay
+        self._replay = replay
         self._step_stubs = dict(step_stubs or {})
-        self._store: Store | None = None
+        self._open_store: Store | None = None
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._finished: dict[str, asyncio.Future[None]] = {}
         self._resolutions: dict[tuple[str, str], asyncio.Future[Memo]] = {}
         self._cron_tasks: list[asyncio.Task[None]] = []
         self._deadlines: dict[str, asyncio.Task[None]] = {}
-        self._flow: FlowControl | None = None
-        self._queues: RunQueues | None = None
+        self._open_flow: FlowControl | None = None
+        self._open_queues: RunQueues | None = None
+        self._host = Engine._RunHost(self)
         self._releases: dict[HeldGroup, asyncio.Task[None]] = {}
 
     # -- lifecycle -------------------------------------------------------------------------------
 
     async def __aenter__(self) -> Self:
-        self._flow = FlowControl(self._functions.values())  # raises on an invalid key or condition expression
-        self._queues = RunQueues(self._functions.values())
-        self._flow.warn_unenforced(logger)
-        self._store = Store.open(self.database)
-        for function_id, stored_kind, key in self._store.pending_groups():
+        self._open_flow = FlowControl(self._functions.values())  # raises on an invalid key or condition expression
+        self._open_queues = RunQueues(self._functions.values())
+        self._open_flow.warn_unenforced(logger)
+        self._open_store = Store.open(self._database)
+        for function_id, stored_kind, key in self._open_store.pending_groups():
             kind = HOLD_KINDS.get(stored_kind)
             if function_id in self._functions and kind is not None:  # another app's held starts stay stored
                 self._watch(HeldGroup(function_id, kind, key))
-        for run_id, function_id in self._store.unfinished_runs():
+        for run_id, function_id in self._open_store.unfinished_runs():
             if function_id in self._functions:
                 self._schedule(run_id)
             else:  # another app's (or a removed function's) run: left as stored, for an engine that has it
@@ -160,21 +156,27 @@ class Engine:
         self._cron_tasks.clear()
         self._deadlines.clear()
         self._releases.clear()
-        if self._store is not None:
-            self._store.close()
-            self._store = None
+        if self._open_store is not None:
+            self._open_store.close()
+            self._open_store = None
 
     @property
-    def store(self) -> Store:
-        if self._store is None:
-            raise SteppeError("the engine is not running: use it as `async with Engine(...) as engine:`")
-        return self._store
+    def _store(self) -> Store:
+        if self._open_store is None:
+            raise SteppeError(_NOT_RUNNING)
+        return self._open_store
 
     @property
-    def flow(self) -> FlowControl:
-        if self._flow is None:
-            raise SteppeError("the engine is not running: use it as `async with Engine(...) as engine:`")
-        return self._flow
+    def _flow(self) -> FlowControl:
+        if self._open_flow is None:
+            raise SteppeError(_NOT_RUNNING)
+        return self._open_flow
+
+    @property
+    def _queues(self) -> RunQueues:
+        if self._open_queues is None:
+            raise SteppeError(_NOT_RUNNING)
+        return self._open_queues
 
     # -- public API ------------------------------------------------------------------------------
 
@@ -184,27 +186,27 @@ class Engine:
         Typed events are validated against every triggered function's event type first: an invalid payload
         raises pydantic's ValidationError and nothing is stored.
         """
-        batch = [events] if isinstance(events, Event) else list(events)
-        with self.store.transaction():
-            accepted = self.accept_events(batch)
-        self.after_accept(accepted)
+        batch = event_list(events, what="Engine.send")
+        with self._store.transaction():
+            accepted = self._accept_events(batch)
+        self._after_accept(accepted)
         return accepted.run_ids
 
     async def wait(self, run_id: str, timeout: float | None = None) -> RunResult[Any]:
         """Wait until the run has finished (``timeout`` in real seconds) and return how it ended."""
-        record = self.store.load_run(run_id)
+        record = self._store.load_run(run_id)
         if record is None:
             raise KeyError(f"no run with id {run_id!r}")
         if record.status == "running":
             done = self._finished.setdefault(run_id, asyncio.get_running_loop().create_future())
             await asyncio.wait_for(asyncio.shield(done), timeout)
-            record = self.store.load_run(run_id)
+            record = self._store.load_run(run_id)
             assert record is not None
         return self._result(record)
 
     def result(self, run_id: str) -> RunResult[Any]:
         """How the run stands now, without waiting."""
-        record = self.store.load_run(run_id)
+        record = self._store.load_run(run_id)
         if record is None:
             raise KeyError(f"no run with id {run_id!r}")
         return self._result(record)
@@ -220,27 +222,25 @@ class Engine:
 
     # -- events ----------------------------------------------------------------------------------
 
-    def accept_events(self, events: Sequence[Event[Any]]) -> Accepted:
-        """Store events and create the runs they trigger; call inside ``store.transaction()``."""
+    def _accept_events(self, events: Sequence[Event[Any]]) -> Accepted:
+        """Store events (each a ``steppe.Event``) and create the runs they trigger; call inside a transaction."""
         accepted = Accepted()
-        now = self.clock.now()
-        for index, event in enumerate(events):
-            if not isinstance(event, Event):  # pyright: ignore[reportUnnecessaryIsInstance]
-                raise TypeError(f"events[{index}] is a {type(event).__name__}, not a steppe.Event")
+        now = self._clock.now()
+        for event in events:
             stamped = event.model_copy(
                 update={"id": event.id or new_event_id(), "ts": event.ts or int(now.timestamp() * 1000)}
             )
             payload = stamped.model_dump(mode="json")
             triggered = self._triggered(stamped, payload)
-            self.store.insert_event(stamped.id, stamped.name, payload, now)
+            self._store.insert_event(stamped.id, stamped.name, payload, now)
             accepted.event_ids.append(stamped.id)
             accepted.payloads.append(payload)
             # Before this event's own runs exist, so an event never cancels a run it starts.
-            for cancel in self.flow.cancellations(payload, self.store, now):
-                if self.store.cancel_run(cancel.run_id, now, cancel.error):
+            for cancel in self._flow.cancellations(payload, self._store, now):
+                if self._store.cancel_run(cancel.run_id, now, cancel.error):
                     accepted.cancelled.append(cancel)
             for function in triggered:
-                released = self.queues.arrive(function.id, stamped.id, payload, self.store, now)
+                released = self._queues.arrive(function.id, stamped.id, payload, self._store, now)
                 self._create_runs(function.id, released, accepted, now)
         return accepted
 
@@ -248,16 +248,16 @@ class Engine:
         """Create the runs ``released`` starts (each still subject to admission); call inside a transaction."""
         accepted.held.extend(released.watch)
         for event_ids in released.starts:
-            first = self.store.load_events(event_ids[:1])[0]
-            admission = self.flow.admit(function_id, first, self.store, now)
+            first = self._store.load_events(event_ids[:1])[0]
+            admission = self._flow.admit(function_id, first, self._store, now)
             if admission is None:
                 logger.info("steppe: event %s starts no run of %r (flow control: skipped)", event_ids[0], function_id)
                 continue
             run_id = _new_run_id()
-            self.store.create_run(run_id, function_id, event_ids, now, singleton_key=admission.singleton_key)
+            self._store.create_run(run_id, function_id, event_ids, now, singleton_key=admission.singleton_key)
             accepted.run_ids.append(run_id)
 
-    def after_accept(self, accepted: Accepted) -> None:
+    def _after_accept(self, accepted: Accepted) -> None:
         """Once accepted events are committed: stop the runs they cancelled, start their runs, wake waiting runs."""
         for cancel in accepted.cancelled:
             self._stop_cancelled(cancel)
@@ -285,43 +285,30 @@ class Engine:
         return matched
 
     def _match_waits(self, incoming: dict[str, Any]) -> None:
-        for run_id, step, expression in self.store.event_waits(incoming["name"]):
+        for run_id, step, expression in self._store.event_waits(incoming["name"]):
             if expression is not None:
-                run = self.store.load_run(run_id)
+                run = self._store.load_run(run_id)
                 if run is None:
                     continue
-                trigger = self.store.load_events(run.event_ids[:1])[0]
+                trigger = self._store.load_events(run.event_ids[:1])[0]
                 if not compile_expression(expression).matches(event=trigger, incoming=incoming):
                     continue
             self._resolve(run_id, step, MemoData(incoming))
 
     def _resolve(self, run_id: str, step: str, memo: Memo) -> None:
         """Store a waiting step's result and wake its run if that run is in memory."""
-        if self.store.resolve_wait(run_id, step, memo, self.clock.now()):
+        if self._store.resolve_wait(run_id, step, memo, self._clock.now()):
             waiter = self._resolutions.pop((run_id, step), None)
             if waiter is not None and not waiter.done():
                 waiter.set_result(memo)
 
-    # -- what the driver asks of the engine ------------------------------------------------------
+    # -- what the driver asks of the engine (through ``_RunHost``) ----------------------------------
 
-    @property
-    def reporting(self) -> bool:
-        """Whether anyone listens to progress (so the hot path builds no reports for nobody)."""
-        return bool(self._listeners)
-
-    def report(self, progress: StepStarted | StepFinished | RunFinished) -> None:
+    def _report(self, progress: StepStarted | StepFinished | RunFinished) -> None:
         for listener in self._listeners:
             listener(progress)
 
-    def expect_resolution(self, run_id: str, step: str) -> asyncio.Future[Memo]:
-        future: asyncio.Future[Memo] = asyncio.get_running_loop().create_future()
-        self._resolutions[(run_id, step)] = future
-        return future
-
-    def forget_resolution(self, run_id: str, step: str) -> None:
-        self._resolutions.pop((run_id, step), None)
-
-    def start_child_run(
+    def _start_child_run(
         self, parent_run_id: str, step: StepId, function: Function[Any, Any], data: JsonValue, wake_at: datetime | None
     ) -> WaitRecord:
         if function.id not in self._functions:
@@ -329,29 +316,23 @@ class Engine:
         wait = WaitRecord(kind="invoke", wake_at=wake_at, event_name=None, expression=None, child_run_id=_new_run_id())
         assert wait.child_run_id is not None
         event: Event[Any] = Event(
-            name=INVOKE_EVENT, data=data, id=new_event_id(), ts=int(self.clock.now().timestamp() * 1000)
+            name=INVOKE_EVENT, data=data, id=new_event_id(), ts=int(self._clock.now().timestamp() * 1000)
         )
-        with self.store.transaction():
-            self.store.insert_event(event.id, event.name, event.model_dump(mode="json"), self.clock.now())
-            self.store.create_run(
+        with self._store.transaction():
+            self._store.insert_event(event.id, event.name, event.model_dump(mode="json"), self._clock.now())
+            self._store.create_run(
                 wait.child_run_id,
                 function.id,
                 [event.id],
-                self.clock.now(),
+                self._clock.now(),
                 parent_run_id=parent_run_id,
                 parent_step=step.hashed,
             )
-            self.store.insert_wait(parent_run_id, step.hashed, step.deduplicated, wait)
+            self._store.insert_wait(parent_run_id, step.hashed, step.deduplicated, wait)
         self._schedule(wait.child_run_id)
         return wait
 
     # -- held starts: batch_events, debounce, throttle --------------------------------------------
-
-    @property
-    def queues(self) -> RunQueues:
-        if self._queues is None:
-            raise SteppeError("the engine is not running: use it as `async with Engine(...) as engine:`")
-        return self._queues
 
     def _watch(self, group: HeldGroup) -> None:
         if group not in self._releases:
@@ -363,15 +344,15 @@ class Engine:
         """Sleep until the group's earliest held start is due, release it, repeat until nothing is held."""
         try:
             # Re-read each time: a debounce may have pushed the due time back while this slept.
-            while (due := self.store.pending_due(group.function_id, group.kind, group.key)) is not None:
-                await self.clock.sleep_until(due)
+            while (due := self._store.pending_due(group.function_id, group.kind, group.key)) is not None:
+                await self._clock.sleep_until(due)
                 accepted = Accepted()
-                now = self.clock.now()
-                with self.store.transaction():
-                    released = self.queues.release(group, self.store, now)
+                now = self._clock.now()
+                with self._store.transaction():
+                    released = self._queues.release(group, self._store, now)
                     self._create_runs(group.function_id, released, accepted, now)
                 accepted.held = [other for other in accepted.held if other != group]  # this loop keeps watching it
-                self.after_accept(accepted)
+                self._after_accept(accepted)
         finally:
             self._releases.pop(group, None)
 
@@ -399,8 +380,8 @@ class Engine:
     # shutdown stops tasks without touching the database, so those runs stay "running" and resume on restart.
 
     def _cancel_run(self, cancel: RunCancelled) -> None:
-        with self.store.transaction():
-            changed = self.store.cancel_run(cancel.run_id, self.clock.now(), cancel.error)
+        with self._store.transaction():
+            changed = self._store.cancel_run(cancel.run_id, self._clock.now(), cancel.error)
         if changed:
             self._stop_cancelled(cancel)
 
@@ -409,7 +390,7 @@ class Engine:
         task = self._tasks.get(cancel.run_id)
         if task is not None:
             task.cancel()
-        run = self.store.load_run(cancel.run_id)
+        run = self._store.load_run(cancel.run_id)
         if run is not None:
             self._announce_end(run, "cancelled", cancel.error, MemoError(cancel.error))
 
@@ -423,61 +404,46 @@ class Engine:
         """Once a run's end is stored: resolve a parent's invoke step, report it, and release its waiters."""
         if run.parent_run_id is not None and run.parent_step is not None:
             self._resolve(run.parent_run_id, run.parent_step, parent_memo)
-        self.report(RunFinished(run.id, run.function_id, status, error))
+        self._report(RunFinished(run.id, run.function_id, status, error))
         done = self._finished.pop(run.id, None)
         if done is not None and not done.done():
             done.set_result(None)
 
     async def _expire(self, run: RunRecord, deadline: datetime) -> None:
-        await self.clock.sleep_until(deadline)
+        await self._clock.sleep_until(deadline)
         message = f"run of function {run.function_id!r} did not finish within its timeouts.finish"
         self._cancel_run(RunCancelled(run.id, ErrorInfo("FunctionTimeoutError", message)))
 
     async def _drive_attempts(self, run_id: str) -> None:
-        run = self.store.load_run(run_id)
+        run = self._store.load_run(run_id)
         if run is None or run.status != "running":
             return
         function = self._functions[run.function_id]  # only runs of this engine's functions are scheduled
-        deadline = self.flow.finish_deadline(function.id, run.created_at)
+        deadline = self._flow.finish_deadline(function.id, run.created_at)
         if deadline is not None:
             self._deadlines[run.id] = asyncio.create_task(self._expire(run, deadline), name=f"steppe-deadline-{run.id}")
-        raw_events = self.store.load_events(run.event_ids)
-        gates, claims = self.flow.gates, self.flow.claims(function.id, raw_events[0])
-        try:
-            events = tuple(function.decode_event(raw) for raw in raw_events)
-        except ValidationError as error:
-            self._finish(run, Failed(ErrorInfo.from_exception(error), retriable=False))
-            return
+        raw_events = self._store.load_events(run.event_ids)
+        gates, claims = self._flow.gates, self._flow.claims(function.id, raw_events[0])
         while True:
             if run.retry_at is not None:
-                await self.clock.sleep_until(run.retry_at)
-            memos, retrying = self.store.load_steps(run.id)
+                await self._clock.sleep_until(run.retry_at)
+            memos, retrying = self._store.load_steps(run.id)
             driver = EmbeddedDriver(
-                self,
+                self._host,
                 run,
                 memos,
                 function.max_attempts,
                 retrying,
-                replay_every_step=self.replay == "every_step",
+                replay_every_step=self._replay == "every_step",
                 step_stubs=self._step_stubs,
                 step_slot=(lambda: gates.hold(claims)) if claims else None,
             )
-            context: Context[Any] = Context(
-                event=events[0],
-                events=events,
-                run_id=run.id,
-                attempt=run.attempt,
-                fn_id=function.id,
-                logger=ReplayAwareLogger(
-                    self._app.logger, run_id=run.id, fn_id=function.id, replaying=driver.replaying
-                ),
-            )
-            outcome = await execute(function, context, driver)
+            outcome = await run_attempt(function, raw_events, run_id=run.id, attempt=run.attempt, driver=driver)
             if isinstance(outcome, Failed) and outcome.retriable and run.attempt + 1 < function.max_attempts:
-                now = self.clock.now()
-                retry_at = now + self.retry_policy.delay(run.attempt + 1, now=now, retry_after=outcome.retry_after)
-                self.store.schedule_run_retry(run.id, run.attempt + 1, retry_at)
-                reloaded = self.store.load_run(run.id)
+                now = self._clock.now()
+                retry_at = now + self._retry_policy.delay(run.attempt + 1, now=now, retry_after=outcome.retry_after)
+                self._store.schedule_run_retry(run.id, run.attempt + 1, retry_at)
+                reloaded = self._store.load_run(run.id)
                 assert reloaded is not None
                 run = reloaded
                 continue
@@ -485,7 +451,7 @@ class Engine:
                 skipped = driver.steps_not_retraced()
                 if not skipped:
                     continue
-                names = sorted(self.store.step_user_ids(run.id, skipped))
+                names = sorted(self._store.step_user_ids(run.id, skipped))
                 outcome = Failed(
                     ErrorInfo(
                         "NonDeterminismError",
@@ -498,16 +464,16 @@ class Engine:
             return
 
     def _finish(self, run: RunRecord, outcome: Completed | Failed) -> None:
-        current = self.store.load_run(run.id)
+        current = self._store.load_run(run.id)
         if current is None or current.status != "running":  # cancelled meanwhile: that outcome stands
             return
-        now = self.clock.now()
+        now = self._clock.now()
         accepted = Accepted()
-        with self.store.transaction():
+        with self._store.transaction():
             if isinstance(outcome, Completed):
-                self.store.finish_run(run.id, "completed", now, output=outcome.output)
+                self._store.finish_run(run.id, "completed", now, output=outcome.output)
             else:
-                self.store.finish_run(run.id, "failed", now, error=outcome.error)
+                self._store.finish_run(run.id, "failed", now, error=outcome.error)
                 function = self._functions.get(run.function_id)
                 if function is not None and function.handles_failure_of is None:
                     failure: Event[Any] = Event(
@@ -518,8 +484,8 @@ class Engine:
                             "error": dataclasses.asdict(outcome.error),
                         },
                     )
-                    accepted = self.accept_events([failure])
-        self.after_accept(accepted)
+                    accepted = self._accept_events([failure])
+        self._after_accept(accepted)
         if isinstance(outcome, Completed):
             self._announce_end(run, "completed", None, MemoData(outcome.output))
         else:
@@ -528,18 +494,73 @@ class Engine:
     async def _cron(self, function: Function[Any, Any], trigger: TriggerCron) -> None:
         from croniter import croniter
 
-        schedule = croniter(trigger.cron, self.clock.now())
+        schedule = croniter(trigger.cron, self._clock.now())
         while True:
             fire_at: datetime = schedule.get_next(datetime)
-            await self.clock.sleep_until(fire_at)
+            await self._clock.sleep_until(fire_at)
             event: Event[Any] = Event(
                 name=CRON_EVENT, data={"cron": trigger.cron}, id=new_event_id(), ts=int(fire_at.timestamp() * 1000)
             )
             run_id = _new_run_id()
-            with self.store.transaction():
-                self.store.insert_event(event.id, event.name, event.model_dump(mode="json"), self.clock.now())
-                self.store.create_run(run_id, function.id, [event.id], self.clock.now())
+            with self._store.transaction():
+                self._store.insert_event(event.id, event.name, event.model_dump(mode="json"), self._clock.now())
+                self._store.create_run(run_id, function.id, [event.id], self._clock.now())
             self._schedule(run_id)
+
+    class _RunHost:
+        """The engine as its runs' drivers see it: implements ``RunHost`` on the engine's own state."""
+
+        def __init__(self, engine: Engine) -> None:
+            self._engine = engine
+
+        @property
+        def store(self) -> Store:
+            return self._engine._store
+
+        @property
+        def clock(self) -> Clock:
+            return self._engine._clock
+
+        @property
+        def retry_policy(self) -> RetryPolicy:
+            return self._engine._retry_policy
+
+        @property
+        def reporting(self) -> bool:
+            return bool(self._engine._listeners)
+
+        def report(self, progress: StepStarted | StepFinished) -> None:
+            self._engine._report(progress)
+
+        def expect_resolution(self, run_id: str, step: str) -> asyncio.Future[Memo]:
+            future: asyncio.Future[Memo] = asyncio.get_running_loop().create_future()
+            self._engine._resolutions[(run_id, step)] = future
+            return future
+
+        def forget_resolution(self, run_id: str, step: str) -> None:
+            self._engine._resolutions.pop((run_id, step), None)
+
+        def start_child_run(
+            self,
+            parent_run_id: str,
+            step: StepId,
+            function: Function[Any, Any],
+            data: JsonValue,
+            wake_at: datetime | None,
+        ) -> WaitRecord:
+            return self._engine._start_child_run(parent_run_id, step, function, data, wake_at)
+
+        def send_events(self, run_id: str, step: StepId, events: Sequence[Event[Any]]) -> list[str]:
+            engine = self._engine
+            with engine._store.transaction():
+                accepted = engine._accept_events(events)
+                memo = MemoData(list[Any](accepted.event_ids))
+                engine._store.save_memo(run_id, step.hashed, step.deduplicated, memo, engine._clock.now())
+            engine._after_accept(accepted)
+            return accepted.event_ids
+
+
+_NOT_RUNNING: Final = "the engine is not running: use it as `async with Engine(...) as engine:`"
 
 
 def _new_run_id() -> str:

@@ -1,9 +1,8 @@
 """Flow control on the embedded engine: which ``steppe.options`` it enforces, and the rules for each.
 
-Enforced here: ``concurrency`` (step handlers executing at once), ``cancel`` (an event cancels a run),
-``idempotency``, ``rate_limit``, ``singleton`` in mode ``"skip"`` and ``timeouts.finish``; ``batch_events``,
-``debounce`` and ``throttle`` hold run starts back and are in ``steppe._engine.queues``. Every other option a
-function sets is reported once, as a logging warning, when the engine starts: the app still runs, only without it.
+``ENFORCED`` names the options it applies, ``NOT_ENFORCED`` the ones it does not: each of those a function sets is
+reported once, as a logging warning, when the engine starts; the app still runs, only without it. The rules live
+here, except for the options that hold run starts back, which are in ``steppe._engine.queues``.
 
 Keys (``key`` of Concurrency, RateLimit, Singleton, and ``idempotency``) are CEL expressions over ``event``, the
 run's triggering event. Their value is compared as JSON text; a key that cannot be evaluated for an event (a
@@ -16,7 +15,7 @@ import asyncio
 import json
 import logging
 import sys
-from collections.abc import AsyncGenerator, Iterable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -33,10 +32,35 @@ from steppe._core.outcomes import ErrorInfo
 from steppe.options import Cancel, Concurrency
 
 if TYPE_CHECKING:
-    from steppe._core.function import Function
+    from steppe._core.function import Function, FunctionSettings
     from steppe._engine.store import Store
 
-__all__ = ["ConcurrencyGates", "FlowControl", "GateClaim", "KeyExpression", "RunCancelled"]
+__all__ = ["ENFORCED", "NOT_ENFORCED", "ConcurrencyGates", "FlowControl", "GateClaim", "KeyExpression", "RunCancelled"]
+
+ENFORCED: Final = (
+    "concurrency",
+    "cancel",
+    "idempotency",
+    "rate_limit",
+    "singleton(mode='skip')",
+    "timeouts.finish",
+    "batch_events",
+    "debounce",
+    "throttle",
+)
+"""The flow-control options the embedded engine applies, as README.md and docs/serving.md name them."""
+
+# Each option the embedded engine does not apply, with how to tell that a function sets it.
+_SETS_UNENFORCED: Final[Mapping[str, Callable[[FunctionSettings], bool]]] = {
+    "priority": lambda options: options.get("priority") is not None,
+    "timeouts.start": lambda options: (timeouts := options.get("timeouts")) is not None and timeouts.start is not None,
+    "singleton(mode='cancel')": lambda options: (
+        (singleton := options.get("singleton")) is not None and singleton.mode == "cancel"
+    ),
+}
+
+NOT_ENFORCED: Final = tuple(_SETS_UNENFORCED)
+"""The flow-control options only an Inngest server applies: the embedded engine warns about each one a function sets."""
 
 IDEMPOTENCY_PERIOD: Final = timedelta(hours=24)
 
@@ -49,15 +73,7 @@ GateClaim = tuple[tuple[str, str, str], int]
 
 def _unenforced(function: Function[Any, Any]) -> list[str]:
     """The options ``function`` sets that the embedded engine does not apply."""
-    options = function.options
-    names = [name for name in ("priority",) if options.get(name) is not None]
-    timeouts = options.get("timeouts")
-    if timeouts is not None and timeouts.start is not None:
-        names.append("timeouts.start")
-    singleton = options.get("singleton")
-    if singleton is not None and singleton.mode != "skip":
-        names.append(f"singleton(mode={singleton.mode!r})")
-    return names
+    return [name for name, sets in _SETS_UNENFORCED.items() if sets(function.options)]
 
 
 def _cel_environment() -> Any:

@@ -11,7 +11,12 @@ __all__ = ["RetryPolicy"]
 
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
-    """Exponential backoff with full jitter: attempt n waits a random time in [base*2^(n-1)/2, base*2^(n-1)], capped."""
+    """Exponential backoff with equal jitter.
+
+    After n failures the ceiling is ``base * 2**(n-1)``, at most ``cap``; the wait is half the ceiling, fixed, plus
+    a uniformly random part of the other half, so it lies in [ceiling/2, ceiling]. A ``RetryAfterError``'s time
+    replaces it.
+    """
 
     base: timedelta = timedelta(seconds=1)
     cap: timedelta = timedelta(minutes=10)

@@ -21,7 +21,7 @@ import httpx
 from pydantic import JsonValue, TypeAdapter, ValidationError
 
 from steppe._core.errors import SteppeError
-from steppe._core.events import Event, TriggerEvent
+from steppe._core.events import Event, TriggerEvent, event_list
 from steppe._core.function import Function
 from steppe._protocol.messages import JSON_CONTENT_TYPE, Header, sdk_header_value
 from steppe._protocol.settings import ServeSettings
@@ -69,9 +69,7 @@ def check_events(events: Sequence[Event[Any]], functions: Sequence[Function[Any,
 
     Raises ``TypeError`` or pydantic's ``ValidationError`` before anything is sent, as the embedded engine does.
     """
-    for index, event in enumerate(events):
-        if not isinstance(event, Event):  # pyright: ignore[reportUnnecessaryIsInstance]
-            raise TypeError(f"{what}: events[{index}] is a {type(event).__name__}, not a steppe.Event")
+    for event in event_list(events, what=what):
         for function in functions:
             if function.event_type is None:
                 continue

@@ -20,15 +20,13 @@ from typing import Any, Final, TypeAlias
 from pydantic import JsonValue, ValidationError
 
 from steppe._core import outcomes as core
-from steppe._core.context import Context
-from steppe._core.errors import NonRetriableError, RetryAfterError, StepError
+from steppe._core.errors import NonRetriableError
 from steppe._core.events import Event
-from steppe._core.execute import Completed, Failed, execute
+from steppe._core.execute import Completed, Failed, run_attempt
+from steppe._core.failures import classify_failure
 from steppe._core.function import Function
-from steppe._core.logger import ReplayAwareLogger
 from steppe._core.outcomes import ErrorInfo
 from steppe._core.requests import RunRequest, SendEventRequest, StepRequest
-from steppe._core.serde import OutputValueError
 from steppe._protocol import wire
 from steppe._protocol.call_driver import HttpDriver
 from steppe._protocol.durations import utc_instant
@@ -63,29 +61,16 @@ async def handle_call(
     wire_events = list(events) if events is not None else list(call.events or ())
     if not wire_events:  # a call with an empty events list still has its triggering event
         wire_events = [call.event]
-    try:
-        decoded = tuple(function.decode_event(e.to_wire()) for e in wire_events)
-    except ValidationError as error:
-        # The event does not fit the function's declared type: no attempt can ever succeed.
-        return _function_error(Failed(ErrorInfo.from_exception(error), retriable=False))
     run_memos = _core_memos(memos if memos is not None else call.memos())
     driver = HttpDriver(run_memos, target=target)
-    context: Context[Any] = Context(
-        event=decoded[0],
-        events=decoded,
-        run_id=call.ctx.run_id,
-        attempt=call.ctx.attempt,
-        fn_id=function.id,
-        logger=ReplayAwareLogger(
-            function.client.logger, run_id=call.ctx.run_id, fn_id=function.id, replaying=driver.replaying
-        ),
-    )
-    outcome = await execute(function, context, driver)
+    raw_events = [event.to_wire() for event in wire_events]
+    outcome = await run_attempt(function, raw_events, run_id=call.ctx.run_id, attempt=call.ctx.attempt, driver=driver)
     if isinstance(outcome, Completed):
         _warn_if_steps_skipped(function, call, driver)
         return HttpResponse(_HTTP_OK, {Header.CONTENT_TYPE: "application/json"}, _json(outcome.output))
     if isinstance(outcome, Failed):
-        return _function_error(_original_step_error(outcome, run_memos, driver))
+        # A step's stored error that escaped the function is reported as that step's original error (the spec).
+        return _function_error(outcome if outcome.step_error is None else Failed(outcome.step_error, retriable=False))
     # The server counts attempts per step; without its maximum, the function's own retries decide.
     last_attempt = call.ctx.attempt + 1 >= (call.ctx.max_attempts or function.max_attempts)
     if target is not None:
@@ -105,13 +90,10 @@ async def _run_step(request: StepRequest, last_attempt: bool, send_events: Event
     """Run one step here and report it: its output, or an error that is retried unless this was the last try."""
     try:
         data = await _step_output(request, send_events)
-    except (NonRetriableError, OutputValueError) as error:
-        return _step_error(request, ErrorInfo.from_exception(error), final=True)
-    except RetryAfterError as error:
-        retry_after = None if last_attempt else error.retry_after
-        return _step_error(request, ErrorInfo.from_exception(error), final=last_attempt, retry_after=retry_after)
     except Exception as error:  # noqa: BLE001 - a step's own failure is reported, and retried by the server
-        return _step_error(request, ErrorInfo.from_exception(error), final=last_attempt)
+        failure = classify_failure(error)
+        final = last_attempt or not failure.retriable
+        return _step_error(request, failure.error, final=final, retry_after=None if final else failure.retry_after)
     return _ops([run_op(request, data)])
 
 
@@ -144,23 +126,6 @@ def _function_error(failure: Failed) -> HttpResponse:
     error = failure.error
     body = wire.ErrorBody(name=error.name, message=error.message, **({"stack": error.stack} if error.stack else {}))
     return json_response(_HTTP_RETRIABLE if failure.retriable else _HTTP_NON_RETRIABLE, body, headers)
-
-
-def _original_step_error(failure: Failed, memos: Mapping[str, core.Memo], driver: HttpDriver) -> Failed:
-    """A function that let a step's stored error escape reports that step's original error, as the spec asks.
-
-    ``execute`` describes such a failure as the ``StepError`` the function raised; the driver knows which stored
-    errors it handed out, and ``StepError`` rebuilt from each tells which one escaped.
-    """
-    if failure.error.name != StepError.__name__:
-        return failure
-    for hashed, user_id in driver.visited.items():
-        memo = memos[hashed]
-        if isinstance(memo, core.MemoError):
-            stored = memo.error
-            if str(StepError(user_id, stored.name, stored.message, stored.stack)) == failure.error.message:
-                return Failed(stored, retriable=False)
-    return failure
 
 
 def retry_after_value(when: timedelta | datetime) -> str:
