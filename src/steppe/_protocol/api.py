@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import logging
 import ssl
 import urllib.parse
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -56,13 +57,41 @@ class InngestApiError(SteppeError):
         self.retriable = retriable
 
 
-# Failures of the network or of a busy server, which may be gone on the next try.
-_TRANSIENT_ERRORS: Final = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError, httpx.ProxyError)
+# Failures that the same call meets again on every try: a URL or header that cannot be sent, a scheme httpx does
+# not speak. Anything else (the network, a busy server) may be gone on the next try.
+_PERMANENT_ERRORS: Final = (httpx.InvalidURL, httpx.UnsupportedProtocol, httpx.LocalProtocolError, ValueError, TypeError)
 _TRANSIENT_STATUSES: Final = frozenset({408, 425, 429})
 
 
 def _retriable_status(status: int) -> bool:
     return status >= 500 or status in _TRANSIENT_STATUSES
+
+
+def _redacted(text: str, secrets: Iterable[str]) -> str:
+    for secret in sorted(secrets, key=len, reverse=True):  # a key contains its own secret part: longest first
+        text = text.replace(secret, "[redacted]")
+    return text
+
+
+class _SecretsFilter(logging.Filter):
+    """Edits the keys out of httpx's own log lines: it logs every request's URL at INFO, and the event API's URL
+    holds the event key."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.secrets: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.secrets:
+            message = record.getMessage()
+            redacted = _redacted(message, self.secrets)
+            if redacted != message:
+                record.msg, record.args = redacted, ()
+        return True
+
+
+_HTTPX_LOG_FILTER: Final = _SecretsFilter()
+logging.getLogger("httpx").addFilter(_HTTPX_LOG_FILTER)
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +150,8 @@ class InngestApi:
         self.settings = settings
         self.framework = framework
         self._transport = transport
+        self._secret_texts = self._secrets()
+        _HTTPX_LOG_FILTER.secrets.update(self._secret_texts)
 
     def _secrets(self) -> list[str]:
         """Every key, and every credential derived from one, longest first (a key contains its own secret part)."""
@@ -133,9 +164,7 @@ class InngestApi:
 
     def redact(self, text: str) -> str:
         """``text`` with the signing keys, their hashes and the event key replaced by ``[redacted]``."""
-        for secret in self._secrets():
-            text = text.replace(secret, "[redacted]")
-        return text
+        return _redacted(text, self._secret_texts)
 
     def _failure(self, what: str, detail: str, *, status: int | None = None, retriable: bool) -> InngestApiError:
         return InngestApiError(self.redact(f"{what}: {detail}"), status=status, retriable=retriable)
@@ -188,7 +217,7 @@ class InngestApi:
                     raise self._failure(
                         what,
                         f"{method} {url} failed: {type(error).__name__}: {error}",
-                        retriable=isinstance(error, _TRANSIENT_ERRORS),
+                        retriable=not isinstance(error, _PERMANENT_ERRORS),
                     ) from None
                 if response.status_code not in (401, 403):
                     break
@@ -255,7 +284,7 @@ class InngestApi:
                 response = await http.post(f"{base}/e/{_path_part(key)}", json=body, headers=self._headers())
             except Exception as error:  # noqa: BLE001 - every failure is reported; the cause may quote the key
                 detail = f"failed: {type(error).__name__}: {error}"
-                raise self._failure(what, detail, retriable=isinstance(error, _TRANSIENT_ERRORS)) from None
+                raise self._failure(what, detail, retriable=not isinstance(error, _PERMANENT_ERRORS)) from None
         self._expect_ok(response, what)
         try:
             answer = response.json()
