@@ -50,12 +50,12 @@ def build_client() -> steppe.Client:
         # fails on its first attempt, then the function body fails on its first), and it is deterministic.
         async def first_step() -> str:
             if ctx.attempt == 0:
-                raise Exception("broken")  # noqa: TRY002 - a plain error, as the Go fixture's errors.New
+                raise Exception("broken")
             return "yes: 2"
 
         await step.run("first step", first_step)
         if ctx.attempt == 0:
-            raise Exception("broken func")  # noqa: TRY002
+            raise Exception("broken func")
         return {"name": ctx.event.name, "body": "ok"}
 
     @client.create_function(

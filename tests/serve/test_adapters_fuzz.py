@@ -55,7 +55,12 @@ def mutated_bodies(draw: st.DrawFn) -> bytes:
         "event": body["event"],
         "stack": body["ctx"]["stack"],
     }[where]
-    keys = {"top": FIELDS, "ctx": CTX_FIELDS, "event": ["name", "data", "id", "ts", "user"], "stack": ["stack", "current"]}
+    keys = {
+        "top": FIELDS,
+        "ctx": CTX_FIELDS,
+        "event": ["name", "data", "id", "ts", "user"],
+        "stack": ["stack", "current"],
+    }
     key = draw(st.sampled_from(keys[where]))
     if draw(st.booleans()):
         target.pop(key, None)
@@ -203,7 +208,9 @@ def run_fuzz(send: Send) -> None:
     assert len(RAN) == before + 1
 
 
-@pytest.mark.parametrize("build", [starlette_sender, fastapi_sender, flask_sender], ids=["starlette", "fastapi", "flask"])
+@pytest.mark.parametrize(
+    "build", [starlette_sender, fastapi_sender, flask_sender], ids=["starlette", "fastapi", "flask"]
+)
 def test_signed_malformed_bodies_never_reach_the_last_resort_handler(build: Callable[[], Send]) -> None:
     run_fuzz(build())
 

@@ -75,7 +75,8 @@ def normalised_op(op: dict[str, Any]) -> dict[str, Any]:
     duration, without opts; of an error, only the message."""
     kept = {key: op[key] for key in ("op", "id", "name", "opts", "data", "error")}
     if kept["op"] == "Sleep":
-        kept["name"] = (op["opts"] or {}).get("duration")
+        opts = cast(dict[str, Any], op["opts"] or {})
+        kept["name"] = opts.get("duration")
         kept["opts"] = None
     if kept["error"] is not None:
         kept["error"] = {"message": kept["error"]["message"]}
@@ -146,4 +147,3 @@ async def test_the_runners_in_band_sync_is_answered_in_dev_mode() -> None:
     assert slugs == SLUGS
     urls = {fn["steps"]["step"]["runtime"]["url"].split("?")[0] for fn in reply["functions"]}
     assert urls == {"http://127.0.0.1:45678"}
-

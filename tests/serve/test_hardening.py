@@ -15,7 +15,7 @@ import pytest
 from pydantic import BaseModel
 
 import steppe
-from steppe._protocol.signing import sign, strip_signing_key_prefix, verify
+from steppe._protocol.signing import strip_signing_key_prefix, verify
 from steppe.serve import HttpRequest, HttpResponse, ServeHandler
 from tests.serve.helpers import (
     FALLBACK_KEY,
@@ -122,16 +122,27 @@ async def test_a_run_id_with_a_control_character_is_escaped_in_the_api_path() ->
     assert_signed(response)
 
 
+def answering(status: int, **content: Any) -> Callable[[httpx.Request], httpx.Response]:
+    return lambda request: httpx.Response(status, **content)
+
+
+def raising(error: Exception) -> Callable[[httpx.Request], httpx.Response]:
+    def fail(request: httpx.Request) -> httpx.Response:
+        raise error
+
+    return fail
+
+
 @pytest.mark.parametrize(
     ("failure", "status", "no_retry"),
     [
-        (lambda r: httpx.Response(401, json={"error": "bad key"}), 400, "true"),
-        (lambda r: httpx.Response(404, json={"error": "no such run"}), 400, "true"),
-        (lambda r: httpx.Response(503, text="busy"), 500, "false"),
-        (lambda r: httpx.Response(200, text="not json"), 500, "false"),
-        (lambda r: (_ for _ in ()).throw(httpx.ConnectError("refused", request=r)), 500, "false"),
-        (lambda r: (_ for _ in ()).throw(httpx.InvalidURL("cannot build it")), 400, "true"),
-        (lambda r: (_ for _ in ()).throw(RuntimeError("a transport bug")), 500, "false"),
+        (answering(401, json={"error": "bad key"}), 400, "true"),
+        (answering(404, json={"error": "no such run"}), 400, "true"),
+        (answering(503, text="busy"), 500, "false"),
+        (answering(200, text="not json"), 500, "false"),
+        (raising(httpx.ConnectError("refused")), 500, "false"),
+        (raising(httpx.InvalidURL("cannot build it")), 400, "true"),
+        (raising(RuntimeError("a transport bug")), 500, "false"),
     ],
     ids=["refused", "not-found", "busy", "bad-answer", "unreachable", "invalid-url", "transport-bug"],
 )
@@ -266,7 +277,10 @@ async def test_error_stacks_show_the_users_frames_not_steppes_nor_pydantic_help_
     [op] = ops(step_answer)
     body_answer = await handler.handle(call_request(fn(client, "body-fails"), call_body(event("e"))))
     assert body_answer.status == 500
-    for stack, user_frame in [(op["error"]["stack"], "users_step_code"), (body(body_answer)["stack"], "users_function_code")]:
+    for stack, user_frame in [
+        (op["error"]["stack"], "users_step_code"),
+        (body(body_answer)["stack"], "users_function_code"),
+    ]:
         assert user_frame in stack
         assert STEPPE_SOURCE not in stack
         assert "errors.pydantic.dev" not in stack
@@ -345,8 +359,12 @@ async def test_syncs_and_failed_calls_are_logged_on_the_steppe_serve_logger(capl
         raise RuntimeError("it broke")
 
     api = FakeApi({"POST /fn/register": httpx.Response(200, json={"ok": True, "modified": True})})
-    handler = ServeHandler(client, framework="test", settings=client.serve_settings(environ={}), api_transport=api.transport())
-    await handler.handle(HttpRequest.create(method="PUT", url="http://localhost:8000/api/inngest", headers={}, query={}, body=b""))
+    handler = ServeHandler(
+        client, framework="test", settings=client.serve_settings(environ={}), api_transport=api.transport()
+    )
+    await handler.handle(
+        HttpRequest.create(method="PUT", url="http://localhost:8000/api/inngest", headers={}, query={}, body=b"")
+    )
     await handler.handle(call_request(boom, call_body(event("e"))))
     logged = [(r.name, r.getMessage()) for r in caplog.records if r.name == "steppe.serve"]
     assert any("synced 1 function(s) at http://localhost:8000/api/inngest" in m for _, m in logged), logged

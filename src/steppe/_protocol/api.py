@@ -59,7 +59,13 @@ class InngestApiError(SteppeError):
 
 # Failures that the same call meets again on every try: a URL or header that cannot be sent, a scheme httpx does
 # not speak. Anything else (the network, a busy server) may be gone on the next try.
-_PERMANENT_ERRORS: Final = (httpx.InvalidURL, httpx.UnsupportedProtocol, httpx.LocalProtocolError, ValueError, TypeError)
+_PERMANENT_ERRORS: Final = (
+    httpx.InvalidURL,
+    httpx.UnsupportedProtocol,
+    httpx.LocalProtocolError,
+    ValueError,
+    TypeError,
+)
 _TRANSIENT_STATUSES: Final = frozenset({408, 425, 429})
 
 

@@ -21,7 +21,7 @@ import re
 import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final, Protocol
+from typing import Any, Final, Protocol, cast
 
 import httpx
 import pydantic_core
@@ -347,10 +347,10 @@ class ServeHandler:
 
     def _log_failed_call(self, request: HttpRequest, response: HttpResponse) -> None:
         try:
-            answer = json.loads(response.body)
-            message = answer.get("message") if isinstance(answer, dict) else None
+            answer: object = json.loads(response.body)
         except ValueError:
-            message = None
+            answer = None
+        message = cast(dict[str, object], answer).get("message") if isinstance(answer, dict) else None
         logger.warning(
             "steppe: call to %s (stepId %s) answered %d%s: %s",
             request.query.get("fnId"),
