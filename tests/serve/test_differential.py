@@ -77,17 +77,29 @@ def op(kind: str, user_id: str, **fields: Any) -> dict[str, Any]:
 SPEC_ERRORS = "spec 4.4.3: a non-retriable error is 400 with X-Inngest-No-Retry: true; a retriable one 500 with false"
 SPEC_NO_RETRY = "spec 4.1.1: X-Inngest-No-Retry MUST be set (true or false) when returning an error"
 SPEC_BAD_REQUEST = "brief: a malformed body, an unknown function or a bad stepId is a 400 (the peer: retriable 500)"
+REFERENCE_FUNCTION_ERROR = (
+    "a failed function's body has the reference SDK's shape, {message, stack}: no name (the server reads it as "
+    "Error; the stack's last line names the exception)"
+)
+NO_RETRY_ON_400 = "a 400 always carries X-Inngest-No-Retry: true"
 PEER_KEY_HASH = "spec 4.1.4: the key hash keeps its signkey-<env>- prefix (the peer drops it)"
 OUR_CAPABILITIES = {"in_band_sync": "v1", "trust_probe": "v1"}
 
 EXPECTED_DIFFERENCES: Final[dict[str, Difference]] = {
     # -- errors and retries ----------------------------------------------------------------------
-    "dev__fn_error_01": Difference(SPEC_NO_RETRY, {"header.x-inngest-no-retry": "false"}),
-    "dev__retry_after_01": Difference(
-        SPEC_NO_RETRY + "; spec: Retry-After MUST come with false", {"header.x-inngest-no-retry": "false"}
+    "dev__fn_error_01": Difference(
+        f"{SPEC_NO_RETRY}; {REFERENCE_FUNCTION_ERROR}", {"header.x-inngest-no-retry": "false", "error.name": ABSENT}
     ),
-    "dev__invoke_03_error": Difference(SPEC_ERRORS, {"status": 400}),
-    "dev__step_error_04_memoized_error": Difference(SPEC_ERRORS, {"status": 400}),
+    "dev__retry_after_01": Difference(
+        f"{SPEC_NO_RETRY}; spec: Retry-After MUST come with false; {REFERENCE_FUNCTION_ERROR}",
+        {"header.x-inngest-no-retry": "false", "error.name": ABSENT},
+    ),
+    "dev__invoke_03_error": Difference(
+        f"{SPEC_ERRORS}; {REFERENCE_FUNCTION_ERROR}", {"status": 400, "error.name": ABSENT}
+    ),
+    "dev__step_error_04_memoized_error": Difference(
+        f"{SPEC_ERRORS}; {REFERENCE_FUNCTION_ERROR}", {"status": 400, "error.name": ABSENT}
+    ),
     "dev__step_error_01_retries_left": Difference(
         "steppe states on every step error whether the server may retry it", {"header.x-inngest-no-retry": "false"}
     ),
@@ -181,17 +193,28 @@ EXPECTED_DIFFERENCES: Final[dict[str, Difference]] = {
     ),
     # -- bad requests --------------------------------------------------------------------------------
     "dev__malformed_body": Difference(
-        SPEC_BAD_REQUEST,
-        {"status": 400, "error.name": "BadRequest", "error.message": Prefix("malformed call request body")},
-    ),
-    "dev__missing_ctx": Difference(
-        SPEC_BAD_REQUEST,
-        {"status": 400, "error.name": "BadRequest", "error.message": Prefix("malformed call request body")},
-    ),
-    "dev__unknown_function": Difference(
-        SPEC_BAD_REQUEST,
+        f"{SPEC_BAD_REQUEST}; {NO_RETRY_ON_400}",
         {
             "status": 400,
+            "header.x-inngest-no-retry": "true",
+            "error.name": "BadRequest",
+            "error.message": Prefix("malformed call request body"),
+        },
+    ),
+    "dev__missing_ctx": Difference(
+        f"{SPEC_BAD_REQUEST}; {NO_RETRY_ON_400}",
+        {
+            "status": 400,
+            "header.x-inngest-no-retry": "true",
+            "error.name": "BadRequest",
+            "error.message": Prefix("malformed call request body"),
+        },
+    ),
+    "dev__unknown_function": Difference(
+        f"{SPEC_BAD_REQUEST}; {NO_RETRY_ON_400}",
+        {
+            "status": 400,
+            "header.x-inngest-no-retry": "true",
             "error.name": "FunctionNotFound",
             "error.message": Prefix("no function 'peer-app-does-not-exist' is served here"),
         },

@@ -50,6 +50,10 @@ from steppe._protocol.wire import (
 
 PEER_FIXTURES = Path(__file__).parent / "fixtures" / "peer"
 FIXTURE_FILES = sorted(PEER_FIXTURES.glob("*.json"))
+# An op with nothing set, as the reference SDK sends it: every field, null, in this order.
+EMPTY_OP: dict[str, Any] = dict.fromkeys(
+    ["op", "id", "name", "opts", "data", "error", "displayName", "timing", "userland"]
+)
 ANY_JSON: TypeAdapter[JsonValue] = TypeAdapter(JsonValue)
 
 json_values = st.recursive(
@@ -127,8 +131,10 @@ def test_captured_response_body_parses_and_round_trips(path: Path) -> None:
     if status == 206:
         ops = parse_ops(json.dumps(body))
         assert ops, "the peer never sent an empty op list in these scenarios"
-        assert ops_to_wire(ops) == body
-        assert json.loads(ops_to_wire_json(ops)) == body
+        # Every op field comes back, null where the peer left it out (it omits `error` and `timing`).
+        with_every_field = [{**EMPTY_OP, **op} for op in body]
+        assert ops_to_wire(ops) == with_every_field
+        assert json.loads(ops_to_wire_json(ops)) == with_every_field
         return
     if status == 401:
         # Not a protocol body: the peer's own {"message": "Unauthorized"}.
@@ -345,25 +351,33 @@ def test_models_are_immutable() -> None:
 
 def test_a_step_run_returning_none_sends_an_explicit_null() -> None:
     op = Op(op=Opcode.STEP_RUN, id="abc", display_name="first", data=None)
-    assert op.to_wire() == {"op": "StepRun", "id": "abc", "displayName": "first", "data": None}
+    assert op.to_wire() == {**EMPTY_OP, "op": "StepRun", "id": "abc", "displayName": "first", "data": None}
 
 
-def test_unset_optional_fields_are_omitted() -> None:
+def test_every_op_field_is_sent_null_when_unset_in_the_reference_sdks_order() -> None:
+    # The server's Go decoder tells an absent field from a null one; the reference SDK sends them all.
     op = Op(op=Opcode.STEP_PLANNED, id="abc", display_name="first")
-    assert op.to_wire() == {"op": "StepPlanned", "id": "abc", "displayName": "first"}
+    assert op.to_wire() == {**EMPTY_OP, "op": "StepPlanned", "id": "abc", "displayName": "first"}
+    assert list(json.loads(op.to_wire_json())) == list(EMPTY_OP)
+
+
+def test_unset_optional_fields_of_other_bodies_are_omitted() -> None:
+    assert Userland(id="first").to_wire() == {"id": "first"}
+    assert ErrorBody(name="E", message="m").to_wire() == {"name": "E", "message": "m"}
 
 
 def test_an_error_op() -> None:
     op = Op(
         op=Opcode.STEP_ERROR,
         id="abc",
-        error=ErrorBody(name="ValueError", message="bad"),
+        error=ErrorBody(name="ValueError", message="bad", data=None),
         userland=Userland(id="first"),
     )
     assert op.to_wire() == {
+        **EMPTY_OP,
         "op": "StepError",
         "id": "abc",
-        "error": {"name": "ValueError", "message": "bad"},
+        "error": {"name": "ValueError", "message": "bad", "data": None},
         "userland": {"id": "first"},
     }
 

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import re
 import traceback
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Final
 
 if TYPE_CHECKING:
     from steppe._core.serde import JsonValue
 
 __all__ = ["ErrorInfo", "Interrupt", "Memo", "MemoData", "MemoError", "MemoJson"]
+
+# Frames in files under this directory are steppe's own: they tell the user nothing about their code.
+_STEPPE_DIR: Final = str(Path(__file__).resolve().parent.parent) + "/"
+# pydantic ends each error of a ValidationError's text with a link to its documentation site.
+_PYDANTIC_HELP_URL: Final = re.compile(r"\n[ \t]*For further information visit https://errors\.pydantic\.dev/\S*")
 
 
 class Interrupt(BaseException):
@@ -29,8 +36,27 @@ class ErrorInfo:
 
     @classmethod
     def from_exception(cls, error: BaseException) -> ErrorInfo:
-        stack = "".join(traceback.format_exception(error))
-        return cls(name=type(error).__name__, message=str(error), stack=stack)
+        """The error as the user should see it: the traceback through their own frames only (steppe's are left
+        out, in every exception of a chain), and pydantic's help links dropped from the message and the stack."""
+        described = traceback.TracebackException.from_exception(error)
+        _drop_steppe_frames(described, seen=set())
+        stack = _without_help_urls("".join(described.format()))
+        return cls(name=type(error).__name__, message=_without_help_urls(str(error)), stack=stack)
+
+
+def _drop_steppe_frames(described: traceback.TracebackException, *, seen: set[int]) -> None:
+    if id(described) in seen:  # an exception chain may loop through __context__
+        return
+    seen.add(id(described))
+    kept = [frame for frame in described.stack if not frame.filename.startswith(_STEPPE_DIR)]
+    described.stack = traceback.StackSummary.from_list(kept)
+    for linked in (described.__cause__, described.__context__, *(described.exceptions or ())):
+        if linked is not None:
+            _drop_steppe_frames(linked, seen=seen)
+
+
+def _without_help_urls(text: str) -> str:
+    return _PYDANTIC_HELP_URL.sub("", text)
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,6 +4,10 @@ Every call carries ``X-Inngest-Sdk`` and ``X-Inngest-Req-Version`` (and ``X-Inng
 API authenticate with the hashed signing key as a Bearer token; when the server refuses it (401/403) and a
 fallback key is set, the call is made once more with the fallback, as the spec asks during key rotation.
 
+Every failure of a call (the network, an unusable URL, a refusal, an unexpected answer) becomes an
+``InngestApiError`` that says whether trying again can help, with the keys edited out of its message: a
+server's error text or an exception's may quote the URL, and the event key is part of it.
+
 A fresh ``httpx.AsyncClient`` is opened per call so that the same ``InngestApi`` works from any event loop (a WSGI
 adapter runs one loop per request); the costly part of a client, its TLS context, is built once per process.
 """
@@ -12,8 +16,10 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import logging
 import ssl
-from collections.abc import Mapping, Sequence
+import urllib.parse
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -25,7 +31,7 @@ from steppe._core.events import Event, TriggerEvent, event_list
 from steppe._core.function import Function
 from steppe._protocol.messages import JSON_CONTENT_TYPE, Header, sdk_header_value
 from steppe._protocol.settings import ServeSettings
-from steppe._protocol.signing import hashed_signing_key
+from steppe._protocol.signing import hashed_signing_key, strip_signing_key_prefix
 from steppe._protocol.wire import Memo, RegisterRequest, RegisterResponse, WireEvent, parse_memos
 
 __all__ = ["DEV_EVENT_KEY", "InngestApi", "InngestApiError", "RegisterOutcome", "check_events", "event_key_hash"]
@@ -39,11 +45,59 @@ _IDS: Final = TypeAdapter(list[str])
 
 
 class InngestApiError(SteppeError):
-    """An Inngest API call failed; the message names the call, the status and the server's own message."""
+    """An Inngest API call failed; the message names the call, the status and the server's own message.
 
-    def __init__(self, message: str, *, status: int | None = None) -> None:
+    ``retriable`` is false when the same call cannot succeed later (a refused key, a URL that cannot be built,
+    a request the server calls malformed).
+    """
+
+    def __init__(self, message: str, *, status: int | None = None, retriable: bool = True) -> None:
         super().__init__(message)
         self.status = status
+        self.retriable = retriable
+
+
+# Failures that the same call meets again on every try: a URL or header that cannot be sent, a scheme httpx does
+# not speak. Anything else (the network, a busy server) may be gone on the next try.
+_PERMANENT_ERRORS: Final = (
+    httpx.InvalidURL,
+    httpx.UnsupportedProtocol,
+    httpx.LocalProtocolError,
+    ValueError,
+    TypeError,
+)
+_TRANSIENT_STATUSES: Final = frozenset({408, 425, 429})
+
+
+def _retriable_status(status: int) -> bool:
+    return status >= 500 or status in _TRANSIENT_STATUSES
+
+
+def _redacted(text: str, secrets: Iterable[str]) -> str:
+    for secret in sorted(secrets, key=len, reverse=True):  # a key contains its own secret part: longest first
+        text = text.replace(secret, "[redacted]")
+    return text
+
+
+class _SecretsFilter(logging.Filter):
+    """Edits the keys out of httpx's own log lines: it logs every request's URL at INFO, and the event API's URL
+    holds the event key."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.secrets: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.secrets:
+            message = record.getMessage()
+            redacted = _redacted(message, self.secrets)
+            if redacted != message:
+                record.msg, record.args = redacted, ()
+        return True
+
+
+_HTTPX_LOG_FILTER: Final = _SecretsFilter()
+logging.getLogger("httpx").addFilter(_HTTPX_LOG_FILTER)
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +154,24 @@ class InngestApi:
         self.settings = settings
         self.framework = framework
         self._transport = transport
+        self._secret_texts = self._secrets()
+        _HTTPX_LOG_FILTER.secrets.update(self._secret_texts)
+
+    def _secrets(self) -> list[str]:
+        """Every key, and every credential derived from one, longest first (a key contains its own secret part)."""
+        keys = [k for k in (self.settings.signing_key, self.settings.signing_key_fallback) if k]
+        found = {*keys, *(strip_signing_key_prefix(k) for k in keys), *(hashed_signing_key(k) for k in keys)}
+        if self.settings.event_key:
+            found.add(self.settings.event_key)
+            found.add(urllib.parse.quote(self.settings.event_key, safe=""))
+        return sorted((s for s in found if s), key=len, reverse=True)
+
+    def redact(self, text: str) -> str:
+        """``text`` with the signing keys, their hashes and the event key replaced by ``[redacted]``."""
+        return _redacted(text, self._secret_texts)
+
+    def _failure(self, what: str, detail: str, *, status: int | None = None, retriable: bool) -> InngestApiError:
+        return InngestApiError(self.redact(f"{what}: {detail}"), status=status, retriable=retriable)
 
     def _client(self) -> httpx.AsyncClient:
         if self._transport is not None:
@@ -145,8 +217,12 @@ class InngestApi:
                     sent[Header.AUTHORIZATION] = token
                 try:
                     response = await http.request(method, url, json=json, params=params, headers=sent)
-                except httpx.HTTPError as error:
-                    raise InngestApiError(f"{what}: {method} {url} failed: {error}") from error
+                except Exception as error:  # noqa: BLE001 - every failure is reported; the cause may quote a key
+                    raise self._failure(
+                        what,
+                        f"{method} {url} failed: {type(error).__name__}: {error}",
+                        retriable=not isinstance(error, _PERMANENT_ERRORS),
+                    ) from None
                 if response.status_code not in (401, 403):
                     break
         assert response is not None
@@ -172,25 +248,27 @@ class InngestApi:
         if response.status_code == 200:
             return RegisterOutcome(ok=True, modified=bool(answer.modified))
         reason = answer.error or f"the server answered {response.status_code}"
-        return RegisterOutcome(ok=False, modified=False, error=reason)
+        return RegisterOutcome(ok=False, modified=False, error=self.redact(reason))
 
     async def fetch_batch(self, run_id: str) -> list[WireEvent]:
         """The run's events, when the call request was trimmed (``use_api``)."""
-        response = await self._api_call("GET", f"/v0/runs/{run_id}/batch", what="fetching the run's events")
-        self._expect_ok(response, "fetching the run's events")
+        what = "fetching the run's events"
+        response = await self._api_call("GET", f"/v0/runs/{_path_part(run_id)}/batch", what=what)
+        self._expect_ok(response, what)
         try:
             return _EVENTS.validate_json(response.content)
         except ValidationError as error:
-            raise InngestApiError(f"fetching the run's events: unexpected answer: {error}") from error
+            raise self._failure(what, f"unexpected answer: {error}", retriable=True) from None
 
     async def fetch_actions(self, run_id: str) -> dict[str, Memo]:
         """The run's memoized steps, when the call request was trimmed (``use_api``)."""
-        response = await self._api_call("GET", f"/v0/runs/{run_id}/actions", what="fetching the run's steps")
-        self._expect_ok(response, "fetching the run's steps")
+        what = "fetching the run's steps"
+        response = await self._api_call("GET", f"/v0/runs/{_path_part(run_id)}/actions", what=what)
+        self._expect_ok(response, what)
         try:
             return parse_memos(_STEPS.validate_json(response.content))
         except ValidationError as error:
-            raise InngestApiError(f"fetching the run's steps: unexpected answer: {error}") from error
+            raise self._failure(what, f"unexpected answer: {error}", retriable=True) from None
 
     async def send_events(self, events: Sequence[Event[Any]]) -> list[str]:
         """``POST {event api}/e/{event key}``; returns the ids the server gave the events."""
@@ -198,28 +276,33 @@ class InngestApi:
         if key is None:
             if not self.settings.dev:
                 raise InngestApiError(
-                    "sending events needs an event key: set INNGEST_EVENT_KEY or pass event_key= to the Client"
+                    "sending events needs an event key: set INNGEST_EVENT_KEY or pass event_key= to the Client",
+                    retriable=False,
                 )
             key = DEV_EVENT_KEY
-        url = f"{self.settings.event_api_base_url}/e/{key}"
+        base = self.settings.event_api_base_url
+        what = f"sending events to {base}"
         async with self._client() as http:
             try:
-                response = await http.post(url, json=[_event_body(e) for e in events], headers=self._headers())
-            except httpx.HTTPError as error:
-                raise InngestApiError(
-                    f"sending events to {self.settings.event_api_base_url} failed: {error}"
-                ) from error
-        self._expect_ok(response, "sending events")
+                body = [_event_body(e) for e in events]
+                response = await http.post(f"{base}/e/{_path_part(key)}", json=body, headers=self._headers())
+            except Exception as error:  # noqa: BLE001 - every failure is reported; the cause may quote the key
+                detail = f"failed: {type(error).__name__}: {error}"
+                raise self._failure(what, detail, retriable=not isinstance(error, _PERMANENT_ERRORS)) from None
+        self._expect_ok(response, what)
         try:
-            body = response.json()
-            return _IDS.validate_python(body["ids"] if isinstance(body, dict) else None)
-        except (ValueError, KeyError) as error:
-            raise InngestApiError(f"sending events: unexpected answer {response.text[:200]!r}") from error
+            answer = response.json()
+            return _IDS.validate_python(answer["ids"] if isinstance(answer, dict) else None)
+        except (ValueError, KeyError):
+            raise self._failure(what, f"unexpected answer {response.text[:200]!r}", retriable=True) from None
 
-    @staticmethod
-    def _expect_ok(response: httpx.Response, what: str) -> None:
-        if response.status_code // 100 != 2:
-            raise InngestApiError(
-                f"{what}: the server answered {response.status_code}: {response.text[:500]}",
-                status=response.status_code,
-            )
+    def _expect_ok(self, response: httpx.Response, what: str) -> None:
+        status = response.status_code
+        if status // 100 != 2:
+            detail = f"the server answered {status}: {response.text[:500]}"
+            raise self._failure(what, detail, status=status, retriable=_retriable_status(status))
+
+
+def _path_part(value: str) -> str:
+    """``value`` escaped as one segment of a URL path: an id from a request may hold any character."""
+    return urllib.parse.quote(value, safe="")

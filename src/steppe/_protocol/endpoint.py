@@ -5,28 +5,34 @@ Every response carries ``X-Inngest-Sdk`` and ``X-Inngest-Req-Version: 2``; a res
 signed with the key that verified it.
 
 Authentication: in production (``INNGEST_DEV`` unset) a call, a trust probe and an in-band sync must carry a valid
-``X-Inngest-Signature`` no older than five minutes and not seen before; anything else gets 401 before the body is
-even parsed, so no user code runs. Dev mode verifies nothing, as the Dev Server signs nothing.
+``X-Inngest-Signature`` no older than five minutes and not seen before (one replay guard per process); anything
+else gets 401 before the body is even parsed, so no user code runs. An out-of-band sync must be signed too unless
+``serve_origin`` is configured, since it would otherwise register a URL taken from the request's ``Host`` header.
+Dev mode verifies nothing, as the Dev Server signs nothing. A ``400`` answer always carries
+``X-Inngest-No-Retry: true``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import re
 import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final, Protocol
+from typing import Any, Final, Protocol, cast
 
 import httpx
+import pydantic_core
 from pydantic import ValidationError
 
-from steppe._core.errors import FunctionDefinitionError
+from steppe._core.errors import FunctionDefinitionError, NonRetriableError
 from steppe._core.events import Event
 from steppe._core.function import App, Function
+from steppe._core.outcomes import ErrorInfo
 from steppe._protocol import wire
-from steppe._protocol.api import InngestApi, InngestApiError, check_events
+from steppe._protocol.api import InngestApi, InngestApiError, RegisterOutcome, check_events
 from steppe._protocol.executor import handle_call
 from steppe._protocol.messages import Header, HttpRequest, HttpResponse, json_response, sdk_header_value
 from steppe._protocol.settings import ServeSettings
@@ -41,6 +47,10 @@ _DISCOVERY: Final = "step"
 
 logger = logging.getLogger("steppe.serve")
 
+# One guard for the whole process, whatever the number of handlers: a signed request accepted by one handler must
+# not be accepted again by another one serving the same keys (signatures made with other keys never collide).
+_PROCESS_REPLAY_GUARD: Final = ReplayGuard()
+
 
 class ServedApp(App, Protocol):
     """An app that can be served: ``steppe.Client`` is one. Its keywords and the environment give the settings."""
@@ -48,14 +58,32 @@ class ServedApp(App, Protocol):
     def serve_settings(self, environ: Mapping[str, str] | None = None) -> ServeSettings: ...
 
 
-@dataclass(frozen=True, slots=True)
-class _Answer:
-    response: HttpResponse
+@dataclass(slots=True)
+class _Exchange:
+    """One request, and the signature that verified it once it did: every answer to a verified request is signed."""
+
+    request: HttpRequest
     verified: VerifiedSignature | None = None
 
 
-def _error(status: int, name: str, message: str, headers: dict[str, str] | None = None) -> _Answer:
-    return _Answer(json_response(status, wire.ErrorBody(name=name, message=message), headers))
+class _NotJsonError(ValueError):
+    """A body that is not JSON as RFC 8259 defines it (``NaN`` and ``Infinity`` included: they are not JSON)."""
+
+
+def _json_document(body: bytes) -> object:
+    try:
+        return pydantic_core.from_json(body, allow_inf_nan=False)
+    except ValueError as error:
+        raise _NotJsonError(f"not JSON (RFC 8259): {error}") from None
+
+
+def _error(status: int, name: str, message: str, headers: dict[str, str] | None = None) -> HttpResponse:
+    return json_response(status, wire.ErrorBody(name=name, message=message), headers)
+
+
+def _malformed(what: str, error: ValidationError | _NotJsonError) -> HttpResponse:
+    detail = str(error) if isinstance(error, _NotJsonError) else ErrorInfo.from_exception(error).message
+    return _error(400, "BadRequest", f"malformed {what}: {detail}")
 
 
 class ServeHandler:
@@ -63,7 +91,8 @@ class ServeHandler:
 
     ``settings`` default to ``client.serve_settings()`` (the ``INNGEST_*`` environment and the client's keywords).
     ``framework`` is reported to the server. ``api_transport`` replaces the network for outbound calls (tests,
-    proxies); ``clock`` returns the current unix time for signature checks (tests).
+    proxies); ``replay_guard`` replaces the process-wide one (tests); ``clock`` returns the current unix time for
+    signature checks (tests).
     """
 
     def __init__(
@@ -82,7 +111,7 @@ class ServeHandler:
         self.framework = framework
         self.functions = _served_functions(client, functions)
         self.api = InngestApi(self.settings, framework=framework, transport=api_transport)
-        self.replay_guard = replay_guard if replay_guard is not None else ReplayGuard()
+        self.replay_guard = replay_guard if replay_guard is not None else _PROCESS_REPLAY_GUARD
         self._clock = clock
         self._warned_server_kind = False
 
@@ -90,12 +119,14 @@ class ServeHandler:
 
     async def handle(self, request: HttpRequest) -> HttpResponse:
         """Answer one request to the serve endpoint."""
+        exchange = _Exchange(request)
         try:
-            answer = await self._route(request)
+            response = await self._route(exchange)
         except Exception as error:
             logger.exception("steppe: internal error while serving %s %s", request.method, request.url)
-            answer = _error(500, type(error).__name__, f"internal error in steppe: {error}", {Header.NO_RETRY: "false"})
-        return self._finish(answer)
+            message = self.api.redact(f"internal error in steppe: {error}")
+            response = _error(500, type(error).__name__, message, {Header.NO_RETRY: "false"})
+        return self._finish(exchange, response)
 
     def handle_blocking(self, request: HttpRequest) -> HttpResponse:
         """``handle`` for WSGI servers: runs it on a fresh event loop in the calling worker thread.
@@ -107,23 +138,25 @@ class ServeHandler:
 
     # -- routing ---------------------------------------------------------------------------------
 
-    async def _route(self, request: HttpRequest) -> _Answer:
+    async def _route(self, exchange: _Exchange) -> HttpResponse:
+        request = exchange.request
         match request.method:
             case "POST" if request.query.get("probe") == "trust":
-                return self._trust_probe(request)
+                return self._authenticate(exchange) or HttpResponse(200)
             case "POST":
-                return await self._call(request)
+                return await self._call(exchange)
             case "PUT":
-                return await self._sync(request)
+                return await self._sync(exchange)
             case "GET":
-                return self._introspect(request)
+                return self._introspect(exchange)
             case _:
                 answer = _error(405, "MethodNotAllowed", f"{request.method} is not served here; use GET, POST or PUT")
-                answer.response.headers["allow"] = "GET, POST, PUT"
+                answer.headers["allow"] = "GET, POST, PUT"
                 return answer
 
-    def _authenticate(self, request: HttpRequest) -> VerifiedSignature | _Answer | None:
-        """The verified signature, ``None`` in dev mode, or the 401 to answer."""
+    def _authenticate(self, exchange: _Exchange) -> HttpResponse | None:
+        """``None`` when the request may go on (verified, or dev mode), else the 401 to answer."""
+        request = exchange.request
         if self.settings.dev:
             if request.header(Header.SERVER_KIND) != "dev" and not self._warned_server_kind:
                 self._warned_server_kind = True
@@ -133,12 +166,13 @@ class ServeHandler:
                 )
             return None
         try:
-            return self._verify(request, self.replay_guard)
+            exchange.verified = self._verify(request, self.replay_guard)
         except SignatureError as error:
             hint = ""
             if request.header(Header.SERVER_KIND) == "dev":
                 hint = " (the request came from a Dev Server: set INNGEST_DEV=1 to serve it)"
             return _error(401, type(error).__name__, f"{error}{hint}")
+        return None
 
     def _verify(self, request: HttpRequest, replay_guard: ReplayGuard | None) -> VerifiedSignature:
         assert self.settings.signing_key is not None  # ServeSettings refuses production without one
@@ -154,16 +188,11 @@ class ServeHandler:
     def _now(self) -> int | None:
         return self._clock() if self._clock is not None else None
 
-    def _trust_probe(self, request: HttpRequest) -> _Answer:
-        verified = self._authenticate(request)
-        if isinstance(verified, _Answer):
-            return verified
-        return _Answer(HttpResponse(200), verified)
-
-    async def _call(self, request: HttpRequest) -> _Answer:
-        verified = self._authenticate(request)
-        if isinstance(verified, _Answer):
-            return verified
+    async def _call(self, exchange: _Exchange) -> HttpResponse:
+        refused = self._authenticate(exchange)
+        if refused is not None:
+            return refused
+        request = exchange.request
         function_id = request.query.get("fnId")
         if not function_id:
             return _error(400, "BadRequest", "call request without the fnId query parameter")
@@ -175,9 +204,9 @@ class ServeHandler:
         if step_id is None or (step_id != _DISCOVERY and not _STEP_HASH.fullmatch(step_id)):
             return _error(400, "BadRequest", f"stepId must be 'step' or a 40-digit hex step hash, got {step_id!r}")
         try:
-            call = wire.CallRequest.model_validate_json(request.body)
-        except ValidationError as error:
-            return _error(400, "BadRequest", f"malformed call request body: {error}")
+            call = wire.CallRequest.model_validate(_json_document(request.body))
+        except (ValidationError, _NotJsonError) as error:
+            return _malformed("call request body", error)
         events: list[wire.WireEvent] | None = None
         memos: dict[str, wire.Memo] | None = None
         if call.must_fetch_from_api:
@@ -185,12 +214,14 @@ class ServeHandler:
                 events = await self.api.fetch_batch(call.ctx.run_id)
                 memos = await self.api.fetch_actions(call.ctx.run_id)
             except InngestApiError as error:
-                return _error(500, "InngestApiError", str(error), {Header.NO_RETRY: "false"})
+                if error.retriable:
+                    return _error(500, "InngestApiError", str(error), {Header.NO_RETRY: "false"})
+                return _error(400, "InngestApiError", str(error))
             if not events:
                 return _error(
                     500, "InngestApiError", "the API returned no events for the run", {Header.NO_RETRY: "false"}
                 )
-        response = await handle_call(
+        return await handle_call(
             function,
             call,
             target=None if step_id == _DISCOVERY else step_id.lower(),
@@ -198,25 +229,31 @@ class ServeHandler:
             events=events,
             memos=memos,
         )
-        return _Answer(response, verified)
 
     async def _send_events(self, events: Sequence[Event[Any]]) -> list[str]:
         check_events(events, self.client.functions, what="step.send_event")
-        return await self.api.send_events(events)
-
-    async def _sync(self, request: HttpRequest) -> _Answer:
-        if request.header(Header.SYNC_KIND) == "in_band" and not self.settings.dev:
-            verified = self._authenticate(request)
-            if isinstance(verified, _Answer):
-                return verified
-            return self._sync_in_band(request, verified)
-        return await self._sync_out_of_band(request)
-
-    def _sync_in_band(self, request: HttpRequest, verified: VerifiedSignature | None) -> _Answer:
         try:
-            asked = wire.InBandSyncRequest.model_validate_json(request.body)
-        except ValidationError as error:
-            return _error(400, "BadRequest", f"malformed in-band sync body: {error}")
+            return await self.api.send_events(events)
+        except InngestApiError as error:
+            if error.retriable:
+                raise
+            raise NonRetriableError(str(error)) from None  # the step fails for good: no retry can send them
+
+    async def _sync(self, exchange: _Exchange) -> HttpResponse:
+        if exchange.request.header(Header.SYNC_KIND) == "in_band":
+            # Asked for in band: production answers only a verified request, dev mode (which checks nothing)
+            # answers it too, as the Dev Server and the conformance runner expect.
+            refused = self._authenticate(exchange)
+            if refused is not None:
+                return refused
+            return self._sync_in_band(exchange)
+        return await self._sync_out_of_band(exchange)
+
+    def _sync_in_band(self, exchange: _Exchange) -> HttpResponse:
+        try:
+            asked = wire.InBandSyncRequest.model_validate(_json_document(exchange.request.body))
+        except (ValidationError, _NotJsonError) as error:
+            return _malformed("in-band sync body", error)
         url = self._serve_url(asked.url)
         body = in_band_response(
             list(self.functions.values()),
@@ -224,45 +261,67 @@ class ServeHandler:
             app_id=self.client.app_id,
             serve_url=url,
             framework=self.framework,
+            verified=exchange.verified is not None,
         )
-        return _Answer(json_response(200, body, {Header.SYNC_KIND: "in_band"}), verified)
+        logger.info("steppe: answered an in-band sync: %d function(s) at %s", len(body.functions), url)
+        return json_response(200, body, {Header.SYNC_KIND: "in_band"})
 
-    async def _sync_out_of_band(self, request: HttpRequest) -> _Answer:
-        body = register_request(
-            list(self.functions.values()),
-            app_id=self.client.app_id,
-            serve_url=self._serve_url(request.url),
-            framework=self.framework,
-        )
+    async def _sync_out_of_band(self, exchange: _Exchange) -> HttpResponse:
+        request = exchange.request
         headers = {Header.SYNC_KIND: "out_of_band"}
+        if not self.settings.dev and self.settings.serve_origin is None:
+            # The URL would come from the request's Host header, which anyone can set: only a signed sync may
+            # register it.
+            refused = self._authenticate(exchange)
+            if refused is not None:
+                reason = json.loads(refused.body)["message"]
+                message = (
+                    "an unsigned sync in production cannot register the URL taken from the request's Host header: "
+                    "set INNGEST_SERVE_ORIGIN (or serve_origin= on the Client) to the app's public origin, or send "
+                    f"a signed sync ({reason})"
+                )
+                logger.warning("steppe: sync refused: %s", message)
+                return json_response(401, wire.SyncResponse(message=message, modified=False), headers)
+        url = self._serve_url(request.url)
+        body = register_request(
+            list(self.functions.values()), app_id=self.client.app_id, serve_url=url, framework=self.framework
+        )
         try:
             outcome = await self.api.register(
                 body, deploy_id=request.query.get("deployId"), server_kind=request.header(Header.SERVER_KIND)
             )
         except InngestApiError as error:
-            return _Answer(json_response(500, wire.SyncResponse(message=str(error), modified=False), headers))
+            outcome = RegisterOutcome(ok=False, modified=False, error=str(error))
         if not outcome.ok:
             message = outcome.error or "sync failed"
-            return _Answer(json_response(500, wire.SyncResponse(message=message, modified=False), headers))
+            logger.warning("steppe: sync of %s to %s failed: %s", url, self.settings.api_base_url, message)
+            return json_response(500, wire.SyncResponse(message=message, modified=False), headers)
+        logger.info(
+            "steppe: synced %d function(s) at %s to %s (modified: %s)",
+            len(body.functions),
+            url,
+            self.settings.api_base_url,
+            outcome.modified,
+        )
         answer = wire.SyncResponse(message="Successfully synced.", modified=outcome.modified)
-        return _Answer(json_response(200, answer, headers))
+        return json_response(200, answer, headers)
 
-    def _introspect(self, request: HttpRequest) -> _Answer:
-        verified: VerifiedSignature | None = None
+    def _introspect(self, exchange: _Exchange) -> HttpResponse:
+        request = exchange.request
         if not self.settings.dev and request.header(Header.SIGNATURE):
             try:
                 # No replay guard: answering the same signed GET twice reveals nothing new.
-                verified = self._verify(request, None)
+                exchange.verified = self._verify(request, None)
             except SignatureError:
-                verified = None
+                exchange.verified = None
         body = introspection(
             list(self.functions.values()),
             self.settings,
             app_id=self.client.app_id,
             framework=self.framework,
-            authenticated=verified is not None,
+            authenticated=exchange.verified is not None,
         )
-        return _Answer(json_response(200, body), verified)
+        return json_response(200, body)
 
     # -- helpers ---------------------------------------------------------------------------------
 
@@ -273,15 +332,33 @@ class ServeHandler:
         path = self.settings.serve_path or parts.path
         return f"{origin}{path}"
 
-    def _finish(self, answer: _Answer) -> HttpResponse:
-        response = answer.response
+    def _finish(self, exchange: _Exchange, response: HttpResponse) -> HttpResponse:
         headers = dict(response.headers)
+        if response.status == 400:
+            headers[Header.NO_RETRY] = "true"  # a request refused as bad is refused again on every retry
         headers[Header.SDK] = sdk_header_value()
         headers[Header.REQ_VERSION] = "2"
         headers[Header.FRAMEWORK] = self.framework
-        if answer.verified is not None:
-            headers[Header.SIGNATURE] = sign(response.body, answer.verified.signing_key, now=self._now())
+        if exchange.verified is not None:
+            headers[Header.SIGNATURE] = sign(response.body, exchange.verified.signing_key, now=self._now())
+        if exchange.request.method == "POST" and response.status >= 400:
+            self._log_failed_call(exchange.request, response)
         return HttpResponse(response.status, headers, response.body)
+
+    def _log_failed_call(self, request: HttpRequest, response: HttpResponse) -> None:
+        try:
+            answer: object = json.loads(response.body)
+        except ValueError:
+            answer = None
+        message = cast(dict[str, object], answer).get("message") if isinstance(answer, dict) else None
+        logger.warning(
+            "steppe: call to %s (stepId %s) answered %d%s: %s",
+            request.query.get("fnId"),
+            request.query.get("stepId"),
+            response.status,
+            " (retriable)" if response.headers.get(Header.NO_RETRY) == "false" else "",
+            message if isinstance(message, str) else response.body[:200],
+        )
 
 
 def _served_functions(

@@ -124,7 +124,7 @@ def _function_error(failure: Failed) -> HttpResponse:
     if failure.retriable and failure.retry_after is not None:
         headers[Header.RETRY_AFTER] = retry_after_value(failure.retry_after)
     error = failure.error
-    body = wire.ErrorBody(name=error.name, message=error.message, **({"stack": error.stack} if error.stack else {}))
+    body = wire.FunctionErrorBody(message=error.message, stack=error.stack)
     return json_response(_HTTP_RETRIABLE if failure.retriable else _HTTP_NON_RETRIABLE, body, headers)
 
 

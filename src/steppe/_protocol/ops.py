@@ -33,14 +33,13 @@ def _op(opcode: Opcode, request: StepRequest, opts: dict[str, JsonValue], **fiel
     if request.parallel == "race":
         # Lets the server advance this branch without waiting for the others (the default "wait" is not sent).
         opts = {**opts, "parallelMode": "race"}
-    if opts:
-        fields["opts"] = opts  # only when there are some: a None given to the model would be sent as null
     step = request.id
     return Op(
         op=opcode,
         id=step.hashed,
         name=step.user_id,
         display_name=request.display_name,
+        opts=opts or None,
         # An explicit index (null for the first use of an id) says which repeat this is.
         userland=Userland(id=step.user_id, index=step.index),
         **fields,
@@ -79,7 +78,7 @@ def run_op(request: StepRequest, data: JsonValue) -> Op:
 
 def error_op(request: StepRequest, error: ErrorInfo, *, final: bool) -> Op:
     """``StepFailed`` when the step failed for good, else ``StepError`` (the server retries it)."""
-    body = ErrorBody(name=error.name, message=error.message, stack=error.stack)
+    body = ErrorBody(name=error.name, message=error.message, stack=error.stack, data=None)
     return _op(Opcode.STEP_FAILED if final else Opcode.STEP_ERROR, request, {}, error=body)
 
 

@@ -28,6 +28,12 @@ def introspection(
     authenticated: bool,
 ) -> wire.UnauthenticatedIntrospection | wire.AuthenticatedIntrospection:
     """The GET answer. Without a verified signature it says nothing sensitive: only counts and flags."""
+    if not authenticated:
+        return wire.UnauthenticatedIntrospection(**_public_fields(functions, settings))
+    return _app_fields(functions, settings, app_id=app_id, framework=framework, with_key_hashes=True)
+
+
+def _public_fields(functions: Sequence[Function[Any, Any]], settings: ServeSettings) -> dict[str, Any]:
     public: dict[str, Any] = {
         "function_count": len(functions),
         "has_event_key": settings.event_key is not None,
@@ -35,8 +41,19 @@ def introspection(
         "has_signing_key_fallback": settings.signing_key_fallback is not None,
         "mode": settings.mode,
     }
-    if not authenticated:
-        return wire.UnauthenticatedIntrospection(**public)
+    return public
+
+
+def _app_fields(
+    functions: Sequence[Function[Any, Any]],
+    settings: ServeSettings,
+    *,
+    app_id: str,
+    framework: str,
+    with_key_hashes: bool,
+) -> wire.AuthenticatedIntrospection:
+    """The app's settings; the key hashes only for a verified request (the hashed signing key is the API's
+    Bearer token)."""
     private: dict[str, Any] = {
         "api_origin": settings.api_base_url,
         "app_id": app_id,
@@ -53,8 +70,13 @@ def introspection(
         "signing_key_fallback_hash": settings.signing_key_fallback
         and hashed_signing_key(settings.signing_key_fallback),
     }
+    if not with_key_hashes:
+        private.update(event_key_hash=None, signing_key_hash=None, signing_key_fallback_hash=None)
     # Unset values are left out rather than sent as null.
-    return wire.AuthenticatedIntrospection(**public, **{k: v for k, v in private.items() if v is not None})
+    fields = {k: v for k, v in private.items() if v is not None}
+    if not with_key_hashes:
+        fields["authentication_succeeded"] = None  # nothing was checked
+    return wire.AuthenticatedIntrospection(**_public_fields(functions, settings), **fields)
 
 
 def register_request(
@@ -78,10 +100,13 @@ def in_band_response(
     app_id: str,
     serve_url: str,
     framework: str,
+    verified: bool,
 ) -> wire.InBandSyncResponse:
-    """The answer to a verified in-band sync: the app's configuration, in the response itself."""
-    inspection = introspection(functions, settings, app_id=app_id, framework=framework, authenticated=True)
-    assert isinstance(inspection, wire.AuthenticatedIntrospection)
+    """The answer to an in-band sync: the app's configuration, in the response itself.
+
+    ``verified`` is false in dev mode, which checks no signature: the answer then leaves out the key hashes.
+    """
+    inspection = _app_fields(functions, settings, app_id=app_id, framework=framework, with_key_hashes=verified)
     return wire.InBandSyncResponse(
         app_id=app_id,
         framework=framework,

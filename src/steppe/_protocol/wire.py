@@ -10,15 +10,18 @@ strictly (no ``"1"`` for an int, no ``"true"`` for a bool). A malformed body rai
 Serialize with ``model.to_wire()`` / ``to_wire_json()``: JSON names, and a field left at its
 ``None`` default is omitted, as the wire does for optional fields. A field *explicitly* set to
 ``None`` (by the caller or because the parsed JSON had ``null``) is kept as ``null``: a step that
-returned ``None`` must send ``"data": null``, and a parsed body round-trips exactly.
+returned ``None`` must send ``"data": null``, and a parsed body round-trips exactly. A model may
+name fields that are always sent, ``null`` when unset (``Op``: the server's decoder tells an absent
+field from a ``null`` one, and the reference SDK sends every op field).
 """
 
 from __future__ import annotations
 
 import enum
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any, Final, Literal, TypeAlias, cast
+from typing import Annotated, Any, ClassVar, Final, Literal, TypeAlias, cast
 
 from pydantic import (
     BaseModel,
@@ -50,6 +53,7 @@ __all__ = [
     "ErrorBody",
     "EventTrigger",
     "FunctionConfig",
+    "FunctionErrorBody",
     "InBandSyncRequest",
     "InBandSyncResponse",
     "InvokeFunctionOpts",
@@ -107,6 +111,9 @@ class WireModel(BaseModel):
         validate_by_alias=True,
     )
 
+    null_when_unset: ClassVar[frozenset[str]] = frozenset()
+    """Fields (Python names) sent as ``null`` when unset, instead of being left out."""
+
     @model_serializer(mode="wrap")
     def _keep_explicit_nulls(self, handler: SerializerFunctionWrapHandler, info: SerializationInfo) -> Any:
         dumped: Any = handler(self)
@@ -116,20 +123,27 @@ class WireModel(BaseModel):
         excluded = info.exclude if isinstance(info.exclude, set | dict) else ()
         fields = type(self).model_fields
         extra = self.__pydantic_extra__ or {}
-        for name in self.model_fields_set:
-            if name in excluded:
+        wanted = self.model_fields_set | type(self).null_when_unset
+        nulls: list[str] = []
+        # Declaration order, so the keys come out in the same order on every run.
+        for name in [*fields, *extra]:
+            if name not in wanted or name in excluded:
                 continue
             if name in fields:
                 if getattr(self, name) is not None:
                     continue
                 alias = fields[name].serialization_alias
                 key = alias if info.by_alias and alias else name
-            elif name in extra and extra[name] is None:
+            elif extra[name] is None:
                 key = name
             else:
                 continue
-            result.setdefault(key, None)
-        return result
+            nulls.append(key)
+        if not nulls:
+            return result
+        order = {key: position for position, key in enumerate(_serialized_keys(type(self), by_alias=info.by_alias))}
+        merged = {**result, **{key: None for key in nulls if key not in result}}
+        return dict(sorted(merged.items(), key=lambda item: order.get(item[0], len(order))))
 
     def to_wire(self) -> dict[str, JsonValue]:
         """The JSON object for this body (protocol key names, unset optional fields omitted)."""
@@ -138,6 +152,16 @@ class WireModel(BaseModel):
     def to_wire_json(self) -> bytes:
         """``to_wire()`` encoded as compact UTF-8 JSON."""
         return self.model_dump_json(by_alias=True, exclude_none=True).encode("utf-8")
+
+
+@functools.cache
+def _serialized_keys(model: type[BaseModel], *, by_alias: bool | None) -> list[str]:
+    """The JSON keys of a model's declared fields, in declaration order."""
+    keys: list[str] = []
+    for name, info in model.model_fields.items():
+        alias = info.serialization_alias
+        keys.append(alias if by_alias and alias else name)
+    return keys
 
 
 # --- call request ------------------------------------------------------------------------------
@@ -157,8 +181,8 @@ class WireEvent(WireModel):
 class CallStack(WireModel):
     """The hashed ids of the memoized steps in the order they completed."""
 
-    stack: list[str]
-    current: int = Field(ge=0)
+    stack: list[str] = Field(default_factory=lambda: [])
+    current: int = Field(default=0, ge=0)
 
     @field_validator("stack", mode="before")
     @classmethod
@@ -168,12 +192,13 @@ class CallStack(WireModel):
 
 
 class CallContext(WireModel):
-    """``ctx`` of a call request."""
+    """``ctx`` of a call request. Only ``run_id`` is required: a missing field takes the protocol's default
+    (first attempt, immediate execution allowed, no stored steps)."""
 
     run_id: str
-    attempt: int = Field(ge=0)
-    disable_immediate_execution: bool
-    stack: CallStack
+    attempt: int = Field(default=0, ge=0)
+    disable_immediate_execution: bool = False
+    stack: CallStack = Field(default_factory=lambda: CallStack())
     max_attempts: int | None = Field(default=None, ge=1)
     fn_id: str | None = None
     env: str | None = None
@@ -276,10 +301,21 @@ class Opcode(enum.StrEnum):
 
 
 class ErrorBody(WireModel):
-    """An error as the protocol carries it: a failed function's response body, a step error, a
-    memoized error. The Python peer adds a ``code`` key; it is kept as an extra."""
+    """An error as the protocol carries it: a step error, a memoized error, a refused request's body.
+
+    A step's error carries ``data`` (``null``: the reference SDK puts a step's partial output there; ours has
+    none). The Python peer adds a ``code`` key; it is kept as an extra."""
 
     name: str
+    message: str
+    stack: str | None = None
+    data: JsonValue = None
+
+
+class FunctionErrorBody(WireModel):
+    """The body of a failed function's 500/400 answer, as the reference SDK sends it: the message (and here the
+    user's stack, whose last line names the exception). No ``name``: the server takes it as ``Error``."""
+
     message: str
     stack: str | None = None
 
@@ -292,16 +328,20 @@ class Userland(WireModel):
 
 
 class Op(WireModel):
-    """One operation of a 206 response."""
+    """One operation of a 206 response: every field is sent, ``null`` when empty, as the reference SDK does."""
+
+    null_when_unset: ClassVar[frozenset[str]] = frozenset(
+        {"name", "display_name", "opts", "data", "error", "timing", "userland"}
+    )
 
     # Lax for the enum only: a plain string is accepted and checked against the members.
     op: Opcode = Field(strict=False)
     id: str
     name: str | None = None
-    display_name: str | None = _wire_name("displayName")
     opts: dict[str, JsonValue] | None = None
     data: JsonValue = None
     error: ErrorBody | None = None
+    display_name: str | None = _wire_name("displayName")
     timing: dict[str, JsonValue] | None = None
     userland: Userland | None = None
 
@@ -535,7 +575,8 @@ class AuthenticatedIntrospection(UnauthenticatedIntrospection):
     framework: str
     sdk_language: str
     sdk_version: str
-    authentication_succeeded: Literal[True] = True
+    authentication_succeeded: bool | None = True
+    """``None`` in an in-band sync answered in dev mode, where no signature is checked."""
     capabilities: Capabilities | None = None
     env: str | None = None
     event_key_hash: str | None = None

@@ -1,0 +1,219 @@
+"""Malformed but correctly signed bodies thrown at every adapter: never a 500 from the last-resort handler, and no
+user code runs for a body that is refused as invalid."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import sys
+import time
+import types
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import django
+import flask
+import httpx
+import pytest
+from django.conf import settings as django_settings
+from django.test import Client as DjangoClient
+from django.test.utils import override_settings
+from fastapi import FastAPI
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from starlette.applications import Starlette
+
+import steppe
+from steppe._protocol.signing import sign
+from steppe.serve import serve_django, serve_fastapi, serve_flask, serve_starlette
+from tests.serve.helpers import SIGNING_KEY, call_body, event
+
+QUERY = {"fnId": "fuzzed-greet", "stepId": "step"}
+RAN: list[str] = []
+
+# JSON values, including the shapes the protocol uses and values of the wrong type for each of its fields.
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    max_leaves=12,
+)
+VALID = json.loads(call_body(event("e", {"name": "ada"})))
+FIELDS = ["event", "events", "steps", "ctx", "use_api", "version"]
+CTX_FIELDS = ["run_id", "attempt", "disable_immediate_execution", "stack", "max_attempts", "use_api"]
+
+
+@st.composite
+def mutated_bodies(draw: st.DrawFn) -> bytes:
+    """A valid call body with one field (or a ctx field, or an event field) replaced by any JSON value, or
+    removed."""
+    body: dict[str, Any] = json.loads(json.dumps(VALID))
+    where = draw(st.sampled_from(["top", "ctx", "event", "stack"]))
+    target: dict[str, Any] = {
+        "top": body,
+        "ctx": body["ctx"],
+        "event": body["event"],
+        "stack": body["ctx"]["stack"],
+    }[where]
+    keys = {
+        "top": FIELDS,
+        "ctx": CTX_FIELDS,
+        "event": ["name", "data", "id", "ts", "user"],
+        "stack": ["stack", "current"],
+    }
+    key = draw(st.sampled_from(keys[where]))
+    if draw(st.booleans()):
+        target.pop(key, None)
+    else:
+        target[key] = draw(JSON_VALUES)
+    return json.dumps(body).encode()
+
+
+BODIES = st.one_of(
+    st.binary(max_size=64),
+    JSON_VALUES.map(lambda value: json.dumps(value).encode()),
+    mutated_bodies(),
+    st.sampled_from([b"NaN", b'{"event": {"name": "e", "data": {"x": Infinity}}}', b"[" * 5000, b"\xff\xfe"]),
+)
+
+# Each body is signed at its own second, so that no two examples share a signature (a replay would be refused
+# with 401 before the body is even looked at, which tests nothing).
+_SECONDS = itertools.count()
+
+
+def signed_headers(body: bytes) -> dict[str, str]:
+    at = int(time.time()) - next(_SECONDS) % 250
+    return {"content-type": "application/json", "x-inngest-signature": sign(body, SIGNING_KEY, now=at)}
+
+
+def fuzzed_client() -> steppe.Client:
+    client = steppe.Client("fuzzed", is_production=True, signing_key=SIGNING_KEY)
+
+    @client.create_function(fn_id="greet", trigger=steppe.TriggerEvent("e"))
+    async def greet(ctx: steppe.Context, step: steppe.Step) -> str:
+        RAN.append("greet")
+        return "hello"
+
+    return client
+
+
+@pytest.fixture(autouse=True)
+def production(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in [n for n in os.environ if n.startswith("INNGEST_")]:
+        monkeypatch.delenv(name)
+
+
+def check(status: int, answer: bytes, ran_before: int) -> None:
+    assert status != 500, answer
+    if status == 400:
+        assert len(RAN) == ran_before, f"user code ran for a refused body: {answer!r}"
+    assert status in (200, 206, 400, 401), (status, answer)
+
+
+Send = Callable[[bytes], tuple[int, bytes]]
+
+
+def asgi_sender(app: Any) -> Send:
+    import asyncio
+
+    def send(body: bytes) -> tuple[int, bytes]:
+        async def go() -> httpx.Response:
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+                return await http.post("/api/inngest", params=QUERY, content=body, headers=signed_headers(body))
+
+        answer = asyncio.run(go())
+        return answer.status_code, answer.content
+
+    return send
+
+
+def starlette_sender() -> Send:
+    app = Starlette()
+    serve_starlette(app, fuzzed_client())
+    return asgi_sender(app)
+
+
+def fastapi_sender() -> Send:
+    app = FastAPI()
+    serve_fastapi(app, fuzzed_client())
+    return asgi_sender(app)
+
+
+def flask_sender() -> Send:
+    app = flask.Flask(__name__)
+    serve_flask(app, fuzzed_client())
+    http = app.test_client()
+
+    def send(body: bytes) -> tuple[int, bytes]:
+        answer = http.post("/api/inngest", query_string=QUERY, data=body, headers=signed_headers(body))
+        return answer.status_code, answer.data
+
+    return send
+
+
+@pytest.fixture(scope="module")
+def django_urls() -> Iterator[types.ModuleType]:
+    if not django_settings.configured:
+        django_settings.configure(
+            DEBUG=False,
+            SECRET_KEY="steppe-tests-only",
+            ALLOWED_HOSTS=["testserver"],
+            MIDDLEWARE=["django.middleware.csrf.CsrfViewMiddleware"],
+            INSTALLED_APPS=[],
+            DATABASES={},
+            USE_TZ=True,
+        )
+        django.setup()
+    module = types.ModuleType("steppe_fuzz_django_urls")
+    sys.modules[module.__name__] = module
+    try:
+        yield module
+    finally:
+        del sys.modules[module.__name__]
+
+
+def django_sender(urls: types.ModuleType) -> Send:
+    setattr(urls, "urlpatterns", [serve_django(fuzzed_client())])  # noqa: B010 - a module built at run time
+    http = DjangoClient(enforce_csrf_checks=True)
+
+    def send(body: bytes) -> tuple[int, bytes]:
+        with override_settings(ROOT_URLCONF=urls.__name__):
+            answer = http.post(
+                "/api/inngest?fnId=fuzzed-greet&stepId=step",
+                data=body,
+                content_type="application/json",
+                headers={"X-Inngest-Signature": signed_headers(body)["x-inngest-signature"]},
+            )
+        return answer.status_code, answer.content
+
+    return send
+
+
+FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+def run_fuzz(send: Send) -> None:
+    @FUZZ
+    @given(BODIES)
+    def fuzz(body: bytes) -> None:
+        before = len(RAN)
+        status, answer = send(body)
+        check(status, answer, before)
+
+    fuzz()
+    # The sender works at all: a valid signed body runs the function.
+    before = len(RAN)
+    assert send(call_body(event("e", {"name": "ada"})))[0] == 200
+    assert len(RAN) == before + 1
+
+
+@pytest.mark.parametrize(
+    "build", [starlette_sender, fastapi_sender, flask_sender], ids=["starlette", "fastapi", "flask"]
+)
+def test_signed_malformed_bodies_never_reach_the_last_resort_handler(build: Callable[[], Send]) -> None:
+    run_fuzz(build())
+
+
+def test_signed_malformed_bodies_never_reach_the_last_resort_handler_in_django(django_urls: types.ModuleType) -> None:
+    run_fuzz(django_sender(django_urls))
