@@ -1,0 +1,95 @@
+"""What ``import steppe`` costs a fresh interpreter, against ``import pydantic.main``.
+
+Run: ``.venv/bin/python benchmarks/bench_import.py [--repeats N] [--top K]`` (a plain script; prints tables,
+asserts nothing).
+
+Each repetition starts a new interpreter with ``python -X importtime -c "import <module>"`` and reads the
+cumulative time of the module's own line from the report on stderr; the table shows the median over the
+repetitions (also min and max, since other processes on the machine add noise). ``pydantic.main`` is the
+reference: steppe needs pydantic anyway, so its import is the floor steppe's own modules add to. The second table
+lists the modules steppe's import loads with the most self time (median per module), to show where the rest goes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import subprocess
+import sys
+from dataclasses import dataclass
+
+REFERENCE = "pydantic.main"
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    """One ``-X importtime`` report: per module, (self, cumulative) microseconds."""
+
+    times: dict[str, tuple[int, int]]
+
+    def cumulative(self, module: str) -> int:
+        return self.times[module][1]
+
+
+def measure(module: str) -> ImportReport:
+    """Import ``module`` once in a fresh interpreter and parse its ``-X importtime`` report."""
+    environment = {key: value for key, value in os.environ.items() if not key.startswith("PYTHON")}
+    completed = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", f"import {module}"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=environment,
+    )
+    times: dict[str, tuple[int, int]] = {}
+    for line in completed.stderr.splitlines():
+        if not line.startswith("import time:") or "imported package" in line:
+            continue
+        self_us, cumulative_us, name = line.removeprefix("import time:").split("|")
+        times[name.strip()] = (int(self_us), int(cumulative_us))
+    return ImportReport(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--repeats", type=int, default=9, help="fresh interpreters per module (default 9)")
+    parser.add_argument("--top", type=int, default=15, help="steppe-loaded modules to list by self time")
+    arguments = parser.parse_args()
+
+    print(f"python {platform.python_version()} on {platform.platform()}, load average {os.getloadavg()[0]:.2f}")
+    print(f"{arguments.repeats} fresh interpreters per module, alternating; times in milliseconds\n")
+    steppe_reports: list[ImportReport] = []
+    reference_reports: list[ImportReport] = []
+    for _ in range(arguments.repeats):  # alternating, so a burst of load elsewhere hits both alike
+        steppe_reports.append(measure("steppe"))
+        reference_reports.append(measure(REFERENCE))
+
+    steppe_ms = [report.cumulative("steppe") / 1000 for report in steppe_reports]
+    reference_ms = [report.cumulative(REFERENCE) / 1000 for report in reference_reports]
+    print("| import | median | min | max |")
+    print("|---|---:|---:|---:|")
+    for name, values in (("steppe", steppe_ms), (REFERENCE, reference_ms)):
+        print(f"| `{name}` | {statistics.median(values):.1f} | {min(values):.1f} | {max(values):.1f} |")
+    ratio = statistics.median(steppe_ms) / statistics.median(reference_ms)
+    print(f"\nratio steppe / {REFERENCE} (medians): {ratio:.2f}\n")
+
+    modules = set[str]().union(*(report.times for report in steppe_reports))
+    self_ms = {
+        module: statistics.median(report.times[module][0] / 1000 for report in steppe_reports if module in report.times)
+        for module in modules
+    }
+    print(f"| top {arguments.top} modules by self time under `import steppe` | median self |")
+    print("|---|---:|")
+    for module in sorted(self_ms, key=self_ms.__getitem__, reverse=True)[: arguments.top]:
+        print(f"| `{module}` | {self_ms[module]:.1f} |")
+    own = sorted((module for module in modules if module.split(".")[0] == "steppe"), key=self_ms.__getitem__)
+    print("\n| steppe modules by self time | median self |")
+    print("|---|---:|")
+    for module in reversed(own[-arguments.top :]):
+        print(f"| `{module}` | {self_ms[module]:.1f} |")
+
+
+if __name__ == "__main__":
+    main()
