@@ -6,8 +6,9 @@ asserts nothing).
 Each repetition starts a new interpreter with ``python -X importtime -c "import <module>"`` and reads the
 cumulative time of the module's own line from the report on stderr; the table shows the median over the
 repetitions (also min and max, since other processes on the machine add noise). ``pydantic.main`` is the
-reference: steppe needs pydantic anyway, so its import is the floor steppe's own modules add to. The second table
-lists the modules steppe's import loads with the most self time (median per module), to show where the rest goes.
+reference: steppe needs pydantic anyway, so its import is the floor steppe's own modules add to. The next tables
+show where the rest goes: steppe's own modules, and the other modules it loads that ``import pydantic.main`` does
+not, each by median self time (the time a module's own body takes, without the modules it imports).
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ def measure(module: str) -> ImportReport:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--repeats", type=int, default=9, help="fresh interpreters per module (default 9)")
-    parser.add_argument("--top", type=int, default=15, help="steppe-loaded modules to list by self time")
+    parser.add_argument("--top", type=int, default=12, help="modules to list in each self-time table")
     arguments = parser.parse_args()
 
     print(f"python {platform.python_version()} on {platform.platform()}, load average {os.getloadavg()[0]:.2f}")
@@ -75,20 +76,26 @@ def main() -> None:
     ratio = statistics.median(steppe_ms) / statistics.median(reference_ms)
     print(f"\nratio steppe / {REFERENCE} (medians): {ratio:.2f}\n")
 
+    print_self_times(steppe_reports, reference_reports, arguments.top)
+
+
+def print_self_times(steppe_reports: list[ImportReport], reference_reports: list[ImportReport], top: int) -> None:
+    """steppe's own modules, then the other modules steppe loads beyond pydantic.main's, by median self time."""
     modules = set[str]().union(*(report.times for report in steppe_reports))
+    reference_modules = set[str]().union(*(report.times for report in reference_reports))
     self_ms = {
         module: statistics.median(report.times[module][0] / 1000 for report in steppe_reports if module in report.times)
         for module in modules
     }
-    print(f"| top {arguments.top} modules by self time under `import steppe` | median self |")
-    print("|---|---:|")
-    for module in sorted(self_ms, key=self_ms.__getitem__, reverse=True)[: arguments.top]:
-        print(f"| `{module}` | {self_ms[module]:.1f} |")
-    own = sorted((module for module in modules if module.split(".")[0] == "steppe"), key=self_ms.__getitem__)
-    print("\n| steppe modules by self time | median self |")
-    print("|---|---:|")
-    for module in reversed(own[-arguments.top :]):
-        print(f"| `{module}` | {self_ms[module]:.1f} |")
+    own = [module for module in modules if module.split(".")[0] == "steppe"]
+    extra = [module for module in modules - reference_modules if module not in own]
+    for title, group in (("steppe modules", own), (f"other modules not loaded by `import {REFERENCE}`", extra)):
+        ranked = sorted(group, key=self_ms.__getitem__, reverse=True)
+        print(f"| {title} (top {top} of {len(group)}, {sum(map(self_ms.__getitem__, group)):.1f} in all) | self |")
+        print("|---|---:|")
+        for module in ranked[:top]:
+            print(f"| `{module}` | {self_ms[module]:.1f} |")
+        print()
 
 
 if __name__ == "__main__":

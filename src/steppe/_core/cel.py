@@ -30,7 +30,7 @@ from celpy import celtypes
 from celpy.celparser import CELParseError
 from celpy.evaluation import CELEvalError, CELFunction, Result, base_functions
 
-from steppe._core.expressions import ExpressionError
+from steppe._core.errors import ExpressionError
 
 __all__ = ["CONDITION_VARIABLES", "KEY_VARIABLES", "Program", "compile_program"]
 

@@ -22,14 +22,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
+from steppe._core.errors import ExpressionError
+
 if TYPE_CHECKING:
     from steppe._core.cel import Program
 
 __all__ = ["Expression", "ExpressionError", "KeyExpression", "compile_expression", "compile_key_expression"]
-
-
-class ExpressionError(ValueError):
-    """A CEL expression that cannot be compiled, or a condition whose value is not a boolean."""
 
 
 @dataclass(frozen=True)
