@@ -29,6 +29,12 @@ def test_importing_steppe_loads_no_optional_dependency() -> None:
     assert modules_loaded_after("import steppe", OPTIONAL) == []
 
 
+def test_importing_steppe_loads_no_event_loop_machinery() -> None:
+    # asyncio (with ssl, socket, subprocess) costs about a third of pydantic's import; steppe's core imports it
+    # inside the functions that run steps, which only ever run under an event loop.
+    assert modules_loaded_after("import steppe", ["asyncio"]) == []
+
+
 def test_the_embedded_engine_loads_when_one_of_its_names_is_first_used() -> None:
     engine_modules = ["steppe._engine.engine", "sqlite3"]
     assert modules_loaded_after("import steppe", engine_modules) == []
