@@ -10,7 +10,6 @@ import contextvars
 import functools
 import threading
 from collections.abc import Awaitable, Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast, overload
 
@@ -751,6 +750,8 @@ class StepSync(_StepMethods):
         checked = _check_callables(callables, "step.parallel")
         if not checked:
             return ()
+        from concurrent.futures import Future, ThreadPoolExecutor  # here, not at the top, as asyncio in Step.parallel
+
         previous: threading.Event | None = None
         with ThreadPoolExecutor(max_workers=len(checked), thread_name_prefix="steppe-parallel") as pool:
             futures: list[Future[Any]] = []
