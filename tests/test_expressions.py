@@ -1,8 +1,10 @@
-"""The ``if_exp`` language of ``step.wait_for_event``: compile-time checks and matching."""
+"""steppe's CEL: conditions (``if_exp`` of ``step.wait_for_event``, triggers, cancel, batches) and keys of flow-control
+options; compile-time checks, matching and key values."""
 
 from __future__ import annotations
 
 import itertools
+import re
 import subprocess
 import sys
 from collections.abc import Callable, Mapping
@@ -12,7 +14,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from steppe._core.expressions import Expression, ExpressionError, compile_expression
+from steppe._core.expressions import (
+    Expression,
+    ExpressionError,
+    KeyExpression,
+    compile_expression,
+    compile_key_expression,
+)
 
 SIGNUP: dict[str, object] = {
     "name": "app/signup",
@@ -348,11 +356,72 @@ def test_the_same_source_is_parsed_once(monkeypatch: pytest.MonkeyPatch) -> None
     assert parsed == [source]
 
 
-def test_importing_the_module_leaves_the_recursion_limit_alone() -> None:
-    # celpy.Environment() sets the interpreter-wide limit to 2500; we must undo that.
-    script = "import sys; sys.setrecursionlimit(1234); import steppe._core.expressions; print(sys.getrecursionlimit())"
+def test_cel_loads_on_first_compile_and_leaves_the_recursion_limit_alone() -> None:
+    # Importing the module must not load celpy (half a second); celpy.Environment() sets the interpreter-wide
+    # recursion limit to 2500, which building it on first use must undo.
+    script = (
+        "import sys; sys.setrecursionlimit(1234)\n"
+        "from steppe._core.expressions import compile_expression\n"
+        "print('celpy' in sys.modules)\n"
+        "compile_expression('async.data.x == 1')\n"
+        "print('celpy' in sys.modules, sys.getrecursionlimit())"
+    )
     completed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
-    assert completed.stdout.strip() == "1234"
+    assert completed.stdout.split() == ["False", "True", "1234"]
+
+
+# --- keys --------------------------------------------------------------------------------------
+
+
+def key_of(source: str, data: Mapping[str, object]) -> str:
+    return compile_key_expression(source).value({"name": "go", "data": data, "id": "e1", "ts": 0})
+
+
+@pytest.mark.parametrize(
+    ("source", "data", "value"),
+    [
+        ("event.data.user", {"user": "ann"}, '"ann"'),
+        ("event.data.n", {"n": 7}, "7"),
+        ("event.data.n", {"n": 7.5}, "7.5"),
+        ("event.data.plan", {"plan": {"tier": "pro", "seats": 3}}, '{"seats": 3, "tier": "pro"}'),
+        ("event.data.tags", {"tags": ["a", "b"]}, '["a", "b"]'),
+        ("event.data.user + '-' + event.data.plan", {"user": "ann", "plan": "pro"}, '"ann-pro"'),
+        ("event.data.missing", {"user": "ann"}, "null"),  # a key that cannot be evaluated is null
+        ("event.data.user.id", {"user": "ann"}, "null"),
+        ("event.data.big", {"big": 2**64}, "1.8446744073709552e+19"),  # beyond int64: read as a double
+        ("event.data.user", {"user": "ann", "big": 2**64}, '"ann"'),  # an unrelated large field changes nothing
+        ("event.data.n * 1.5", {"n": 2}, "3.0"),  # mixed arithmetic as in conditions
+    ],
+)
+def test_a_key_is_its_value_as_json_text(source: str, data: Mapping[str, object], value: str) -> None:
+    assert key_of(source, data) == value
+
+
+@pytest.mark.parametrize(
+    ("source", "complaint"),
+    [
+        ("", "must not be empty"),
+        ("event.data.(", "has a syntax error"),
+        ("async.data.user", "uses unknown variable 'async'"),  # a key sees the event only
+        ("evnt.data.user", "only event is available"),
+        ("event.data.user.matches('a')", "calls unsupported method 'matches'"),
+        ("(" * 60 + "event.data.user" + ")" * 60, "is nested too deeply"),
+    ],
+)
+def test_an_invalid_key_is_rejected_when_compiled(source: str, complaint: str) -> None:
+    with pytest.raises(ExpressionError, match=re.escape(complaint)):
+        compile_key_expression(source)
+
+
+def test_a_key_need_not_be_a_boolean() -> None:
+    assert key_of("event.data.n + 1", {"n": 1}) == "2"
+
+
+def test_keys_and_conditions_of_the_same_source_are_compiled_apart() -> None:
+    source = "event.data.n"
+    assert isinstance(compile_key_expression(source), KeyExpression)
+    with pytest.raises(ExpressionError, match="must evaluate to a boolean"):
+        compile_expression(source).matches(event={"data": {"n": 1}}, incoming={})
 
 
 # --- properties --------------------------------------------------------------------------------

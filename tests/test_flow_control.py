@@ -318,6 +318,27 @@ async def test_rate_limit_skips_events_beyond_the_limit_per_key(tmp_path: Path) 
         assert len(await engine.send([_go(user="ann"), _go(user="ann"), _go(user="ann")])) == 2
 
 
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"idempotency": "event.data.user_id"},
+        {"rate_limit": RateLimit(limit=1, period=timedelta(minutes=1), key="event.data.user_id")},
+    ],
+    ids=["idempotency", "rate_limit"],
+)
+async def test_a_key_is_read_from_events_carrying_integers_beyond_int64(
+    make_engine: Any, options: dict[str, Any]
+) -> None:
+    # An unrelated field too large for CEL's int64 must not make the key unreadable: if it did, u2 and u3 would both
+    # get the key null and u3's event would start no run.
+    client = steppe.Client("big")
+    _counter(client, **options)
+    engine = await make_engine(client)
+    started = await engine.send([_go(user_id="u1"), _go(user_id="u2", big=2**64), _go(user_id="u3", big=2**64)])
+    assert len(started) == 3
+    assert await engine.send(_go(user_id="u3", big=2**64)) == []  # the key still holds: u3 is u3
+
+
 async def test_singleton_skip_starts_no_run_while_one_is_running(make_engine: Any) -> None:
     clock = steppe.ManualClock()
     client = steppe.Client("single")

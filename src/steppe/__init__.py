@@ -2,7 +2,13 @@
 
 Write a function of steps; run it durably on the embedded SQLite engine (``Engine``) or serve it to an
 Inngest server (``steppe.serve``). ``step.parallel`` returns a tuple whose element types your checker knows.
+
+The embedded engine's names (``Engine``, ``RunResult``, the clocks, ``RetryPolicy``) are loaded on first use, so
+an app that only serves its functions never imports the engine (asyncio's event loop machinery, sqlite3).
 """
+
+import importlib
+from typing import TYPE_CHECKING
 
 from steppe._client import Client
 from steppe._core.calls import StepCall
@@ -21,9 +27,6 @@ from steppe._core.function import Function
 from steppe._core.outcomes import ErrorInfo
 from steppe._core.requests import ParallelMode
 from steppe._core.step import Group, Step, StepSync, SyncGroup
-from steppe._engine.clock import Clock, ManualClock, SystemClock
-from steppe._engine.engine import Engine, RunResult
-from steppe._engine.retry import RetryPolicy
 from steppe.options import (
     BatchEvents,
     Cancel,
@@ -35,6 +38,11 @@ from steppe.options import (
     Throttle,
     Timeouts,
 )
+
+if TYPE_CHECKING:
+    from steppe._engine.clock import Clock, ManualClock, SystemClock
+    from steppe._engine.engine import Engine, RunResult
+    from steppe._engine.retry import RetryPolicy
 
 __all__ = [
     "BatchEvents",
@@ -76,3 +84,26 @@ __all__ = [
 ]
 
 __version__ = "0.1.0"
+
+# Public name -> the module that defines it, imported by __getattr__ when the name is first used.
+_ENGINE_NAMES = {
+    "Clock": "steppe._engine.clock",
+    "ManualClock": "steppe._engine.clock",
+    "SystemClock": "steppe._engine.clock",
+    "Engine": "steppe._engine.engine",
+    "RunResult": "steppe._engine.engine",
+    "RetryPolicy": "steppe._engine.retry",
+}
+
+
+def __getattr__(name: str) -> object:
+    module = _ENGINE_NAMES.get(name)
+    if module is None:
+        raise AttributeError(f"module 'steppe' has no attribute {name!r}")
+    value: object = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later look-ups find it without coming here
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_ENGINE_NAMES})

@@ -45,7 +45,7 @@ Period = Annotated[timedelta, AfterValidator(_at_least_one_second)]
 
 
 class _Option(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True, defer_build=True)
 
 
 class Concurrency(_Option):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 __all__ = [
+    "ExpressionError",
     "FunctionDefinitionError",
     "NestedStepError",
     "NonRetriableError",
@@ -20,6 +21,10 @@ class SteppeError(Exception):
 
 class FunctionDefinitionError(SteppeError, ValueError):
     """A function, trigger or step was declared wrongly; raised when it is defined, naming it."""
+
+
+class ExpressionError(ValueError):
+    """A CEL expression (a condition or a key) that cannot be compiled, or a condition whose value is not a boolean."""
 
 
 class NonRetriableError(Exception):

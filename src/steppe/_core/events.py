@@ -29,7 +29,7 @@ def new_event_id() -> str:
 class Event(BaseModel, Generic[_D]):
     """An event: a name, a payload, and the id and millisecond timestamp the engine gives it when sent."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     name: str
     data: _D = Field(default_factory=dict)  # type: ignore[assignment]  # pyright: ignore[reportAssignmentType]

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextvars
 import inspect
 import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from steppe._core.calls import StepCall
 from steppe._core.driver import Driver
@@ -18,6 +17,9 @@ from steppe._core.outcomes import Memo, MemoData, MemoError, MemoJson
 from steppe._core.requests import ParallelMode, StepRequest
 from steppe._core.serde import Codec
 from steppe._core.threads import run_in_step_pool
+
+if TYPE_CHECKING:
+    import asyncio
 
 __all__ = ["Branch", "StepRuntime", "current_branch", "resolve_memo"]
 
@@ -138,4 +140,6 @@ class StepRuntime:
         found = call.stored_outcome()
         if found is not None:
             return found[0]
+        import asyncio  # here, not at the top: importing steppe must not load asyncio's event loop machinery
+
         return asyncio.run_coroutine_threadsafe(call.outcome(), self.loop).result()

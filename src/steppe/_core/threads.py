@@ -9,14 +9,15 @@ request runs its own short-lived loop and would otherwise start (and join) fresh
 
 from __future__ import annotations
 
-import asyncio
 import contextvars
 import functools
 import os
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from concurrent.futures import ThreadPoolExecutor
 
 __all__ = ["run_in_own_thread", "run_in_step_pool"]
 
@@ -27,6 +28,8 @@ _step_pool_lock = threading.Lock()
 
 
 def _pool() -> ThreadPoolExecutor:
+    from concurrent.futures import ThreadPoolExecutor  # here, not at the top: importing steppe starts no pool code
+
     global _step_pool
     with _step_pool_lock:
         if _step_pool is None:
@@ -38,12 +41,16 @@ def _pool() -> ThreadPoolExecutor:
 
 async def run_in_step_pool(function: Callable[..., _T], *args: Any) -> _T:
     """``function(*args)`` in the shared step-handler pool, with the caller's context variables."""
+    import asyncio  # here, not at the top: importing steppe must not load asyncio's event loop machinery
+
     context = contextvars.copy_context()
     return await asyncio.get_running_loop().run_in_executor(_pool(), functools.partial(context.run, function, *args))
 
 
 async def run_in_own_thread(function: Callable[..., _T], *args: Any, name: str = "steppe-function") -> _T:
     """``function(*args)`` on a new thread, with the caller's context variables; awaits its result."""
+    import asyncio  # here, not at the top, as in run_in_step_pool
+
     loop = asyncio.get_running_loop()
     outcome: asyncio.Future[_T] = loop.create_future()
     context = contextvars.copy_context()

@@ -4,30 +4,29 @@
 reported once, as a logging warning, when the engine starts; the app still runs, only without it. The rules live
 here, except for the options that hold run starts back, which are in ``steppe._engine.queues``.
 
-Keys (``key`` of Concurrency, RateLimit, Singleton, and ``idempotency``) are CEL expressions over ``event``, the
-run's triggering event. Their value is compared as JSON text; a key that cannot be evaluated for an event (a
-missing field, say) evaluates to ``null``, so all such events share one key.
+Keys (``key`` of Concurrency, RateLimit, Singleton, and ``idempotency``) and conditions (``Cancel.if_exp``) are CEL
+expressions, compiled and evaluated by ``steppe._core.expressions``; a key's value is compared as JSON text, and
+a key that cannot be evaluated for an event (a missing field, say) is ``null``, so all such events share one key.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import sys
 from collections.abc import AsyncGenerator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final, TypeVar, cast
 
-import celpy
-from celpy.adapter import json_to_cel
-from celpy.celparser import CELParseError
-from celpy.evaluation import CELEvalError
-
 from steppe._core.errors import FunctionDefinitionError
-from steppe._core.expressions import Expression, ExpressionError, compile_expression
+from steppe._core.expressions import (
+    Expression,
+    ExpressionError,
+    KeyExpression,
+    compile_expression,
+    compile_key_expression,
+)
 from steppe._core.outcomes import ErrorInfo
 from steppe.options import Cancel, Concurrency
 
@@ -35,7 +34,17 @@ if TYPE_CHECKING:
     from steppe._core.function import Function, FunctionSettings
     from steppe._engine.store import Store
 
-__all__ = ["ENFORCED", "NOT_ENFORCED", "ConcurrencyGates", "FlowControl", "GateClaim", "KeyExpression", "RunCancelled"]
+__all__ = [
+    "ENFORCED",
+    "NOT_ENFORCED",
+    "ConcurrencyGates",
+    "FlowControl",
+    "GateClaim",
+    "RunCancelled",
+    "compile_condition",
+    "compile_key",
+    "key_value",
+]
 
 ENFORCED: Final = (
     "concurrency",
@@ -76,50 +85,12 @@ def _unenforced(function: Function[Any, Any]) -> list[str]:
     return [name for name, sets in _SETS_UNENFORCED.items() if sets(function.options)]
 
 
-def _cel_environment() -> Any:
-    # celpy.Environment() raises the interpreter-wide recursion limit; put it back (as expressions.py does).
-    previous = sys.getrecursionlimit()
-    environment = celpy.Environment()
-    sys.setrecursionlimit(previous)
-    return environment
-
-
-_ENVIRONMENT: Final[Any] = _cel_environment()
-
-
-@dataclass(frozen=True)
-class KeyExpression:
-    """A key: a CEL expression over ``event`` whose value (any JSON value) groups runs."""
-
-    source: str
-    _program: Any = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        if not self.source.strip():
-            raise ExpressionError("a key expression must not be empty")
-        try:
-            tree = _ENVIRONMENT.compile(self.source)
-        except CELParseError as error:
-            raise ExpressionError(f"key {self.source!r} has a syntax error:\n{error.args[0]}") from None
-        object.__setattr__(self, "_program", _ENVIRONMENT.program(tree))
-
-    def value(self, event: Mapping[str, object]) -> str:
-        """The key's value for ``event``, as JSON text (``"null"`` when it cannot be evaluated)."""
-        try:
-            result: object = self._program.evaluate({"event": json_to_cel(dict(event))})
-        except (CELEvalError, TypeError, AttributeError, LookupError, ArithmeticError, ValueError):
-            return "null"
-        if isinstance(result, CELEvalError):
-            return "null"
-        return json.dumps(result, sort_keys=True, default=str)
-
-
 def compile_key(source: str | None, function_id: str, option: str) -> KeyExpression | None:
     """An option's key expression, compiled; a bad one is a definition error naming the function and option."""
     if source is None:
         return None
     try:
-        return KeyExpression(source)
+        return compile_key_expression(source)
     except ExpressionError as error:
         raise FunctionDefinitionError(f"function {function_id!r}: {option}: {error}") from error
 

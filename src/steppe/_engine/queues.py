@@ -8,7 +8,7 @@ An event that triggers a function goes through two stages before its run is crea
    its key waits in that key's queue, in order, until a start falls out of the window.
 
 Everything held lives in the store (table ``pending_starts``), so an engine restarted on the same file releases
-it when due. Keys are CEL expressions over ``event`` (see ``steppe._engine.flow_control.KeyExpression``); for a
+it when due. Keys are CEL expressions over ``event`` (see ``steppe._core.expressions.KeyExpression``); for a
 batch or a queued start it is the key of its first event.
 """
 
@@ -20,10 +20,10 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final, Literal
 
 from steppe._core.errors import FunctionDefinitionError
-from steppe._core.expressions import Expression
-from steppe._engine.flow_control import KeyExpression, compile_condition, compile_key, key_value
+from steppe._engine.flow_control import compile_condition, compile_key, key_value
 
 if TYPE_CHECKING:
+    from steppe._core.expressions import Expression, KeyExpression
     from steppe._core.function import Function
     from steppe._engine.store import Store
 
