@@ -22,6 +22,7 @@ from steppe._core.outcomes import ErrorInfo
 from steppe._core.requests import ParallelMode
 from steppe._core.step import Group, Step, StepSync, SyncGroup
 from steppe._engine.clock import Clock, ManualClock, SystemClock
+from steppe._engine.database import DatabaseError
 from steppe._engine.engine import Engine, RunResult
 from steppe._engine.retry import RetryPolicy
 from steppe.options import (
@@ -43,6 +44,7 @@ __all__ = [
     "Clock",
     "Concurrency",
     "Context",
+    "DatabaseError",
     "Debounce",
     "Engine",
     "ErrorInfo",
