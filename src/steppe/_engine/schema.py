@@ -160,8 +160,14 @@ def check_version(version: int, path: str, *, migrating: bool) -> None:
         )
 
 
-def migrate(connection: sqlite3.Connection, version: int) -> None:
-    """Run the migrations after ``version``; call inside a write transaction."""
-    for migration in MIGRATIONS[version:]:
-        migration(connection)
+def migrate(connection: sqlite3.Connection, version: int, path: str) -> None:
+    """Run the migrations after ``version``; call inside a write transaction (the caller rolls back on failure)."""
+    for reached, migration in enumerate(MIGRATIONS[version:], start=version):
+        try:
+            migration(connection)
+        except sqlite3.Error as error:
+            raise DatabaseError(
+                f"{path} could not be upgraded from schema version {reached} to {reached + 1} ({error});"
+                f" it was left at version {version}"
+            ) from error
     connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")

@@ -331,7 +331,7 @@ class Store:
                     raise DatabaseError(f"{location} is damaged (steppe's header, but no steppe schema inside)")
                 check_version(version, location, migrating=True)
                 if version < SCHEMA_VERSION:
-                    migrate(connection, version)
+                    migrate(connection, version, location)
                 connection.execute("COMMIT")
             except BaseException:
                 if connection.in_transaction:
