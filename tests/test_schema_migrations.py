@@ -25,10 +25,14 @@ def schema_of(path: Path) -> tuple[set[tuple[object, ...]], set[tuple[object, ..
     connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
         tables = [row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
-        columns = {(table, *column[1:]) for table in tables for column in connection.execute(f"PRAGMA table_info({table})")}
+        columns = {
+            (table, *column[1:]) for table in tables for column in connection.execute(f"PRAGMA table_info({table})")
+        }
         indexes = {
             (name, table, None if sql is None else " ".join(sql.split()))
-            for name, table, sql in connection.execute("SELECT name, tbl_name, sql FROM sqlite_master WHERE type = 'index'")
+            for name, table, sql in connection.execute(
+                "SELECT name, tbl_name, sql FROM sqlite_master WHERE type = 'index'"
+            )
         }
         return columns, indexes
     finally:
@@ -86,9 +90,7 @@ def test_a_database_from_a_newer_steppe_is_refused_untouched(tmp_path: Path) -> 
     connection.execute("PRAGMA user_version = 5")
     connection.close()
     before = hashlib.sha256(path.read_bytes()).hexdigest()
-    message = (
-        rf"future.db was written by a newer steppe \(schema version 5; this steppe reads up to {SCHEMA_VERSION}\)"
-    )
+    message = rf"future.db was written by a newer steppe \(schema version 5; this steppe reads up to {SCHEMA_VERSION}\)"
     with pytest.raises(steppe.DatabaseError, match=message):
         Store.open(path)
     with pytest.raises(steppe.DatabaseError, match=message):

@@ -380,6 +380,12 @@ class Store:
             (event_id, name, json.dumps(payload), received_at.timestamp()),
         )
 
+    def count_events(self, name: str | None = None) -> int:
+        """How many events are stored (of ``name``, if given)."""
+        if name is None:
+            return int(self._one("SELECT count(*) FROM events")[0])
+        return int(self._one("SELECT count(*) FROM events WHERE name = ?", (name,))[0])
+
     def load_events(self, event_ids: Sequence[str]) -> list[dict[str, Any]]:
         payloads: list[dict[str, Any]] = []
         for event_id in event_ids:
