@@ -25,10 +25,10 @@ def schema_of(path: Path) -> tuple[set[tuple[object, ...]], set[tuple[object, ..
     connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
         tables = [row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
-        columns = {
+        columns: set[tuple[object, ...]] = {
             (table, *column[1:]) for table in tables for column in connection.execute(f"PRAGMA table_info({table})")
         }
-        indexes = {
+        indexes: set[tuple[object, ...]] = {
             (name, table, None if sql is None else " ".join(sql.split()))
             for name, table, sql in connection.execute(
                 "SELECT name, tbl_name, sql FROM sqlite_master WHERE type = 'index'"

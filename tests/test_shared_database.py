@@ -82,6 +82,17 @@ async def test_a_second_engine_is_refused_naming_the_holder(tmp_path: Path) -> N
     Store.open(database).close()  # free again once the first has closed
 
 
+def test_a_link_to_a_driven_database_is_refused_too(tmp_path: Path) -> None:
+    database = tmp_path / "app.db"
+    (tmp_path / "alias.db").symlink_to(database)
+    first = Store.open(database)
+    try:
+        with pytest.raises(steppe.DatabaseError, match=r"alias.db is in use by another steppe engine"):
+            Store.open(tmp_path / "alias.db")
+    finally:
+        first.close()
+
+
 def test_an_engine_in_another_process_is_named_and_a_killed_one_does_not_block(tmp_path: Path) -> None:
     database = tmp_path / "app.db"
     holder = worker("hold", str(database))

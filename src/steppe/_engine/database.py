@@ -207,9 +207,9 @@ class WriterLock:
             if current is not None and (current.st_ino, current.st_dev) == (held.st_ino, held.st_dev):
                 break
             os.close(descriptor)
-        holder = {"pid": os.getpid(), "host": socket.gethostname(), "since": datetime.now(UTC).isoformat()}
+        details = {"pid": os.getpid(), "host": socket.gethostname(), "since": datetime.now(UTC).isoformat()}
         os.ftruncate(descriptor, 0)
-        os.write(descriptor, json.dumps(holder).encode())
+        os.write(descriptor, json.dumps(details).encode())
         return cls(path, descriptor)
 
     def release(self) -> None:
