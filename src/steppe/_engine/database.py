@@ -181,7 +181,7 @@ class WriterLock:
 
     @classmethod
     def acquire(cls, database: Path) -> WriterLock:
-        path = _side_file(database, ".lock")
+        path = _side_file(database.resolve(), ".lock")  # resolved: every spelling of a path (or link) shares it
         while True:
             try:
                 descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)

@@ -247,7 +247,7 @@ class Store:
             return cls(connection, location)
         file = Path(location)
         check_file(file, access="create")  # refuses someone else's file before the lock file appears beside it
-        lock = WriterLock.acquire(file.resolve())  # resolved: two spellings (or links) share one lock
+        lock = WriterLock.acquire(file)
         try:
             state = check_file(file, access="create")  # again: it may have changed before the lock was ours
             connection = _connect(location)
