@@ -7,7 +7,6 @@ Only a file whose header carries steppe's application id is handed to SQLite.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import socket
@@ -181,6 +180,12 @@ class WriterLock:
 
     @classmethod
     def acquire(cls, database: Path) -> WriterLock:
+        try:
+            import fcntl  # POSIX only: without it, steppe still imports (to serve), but no engine opens a file
+        except ImportError:
+            raise DatabaseError(
+                f"{database}: this platform has no fcntl file locks, which the embedded engine needs"
+            ) from None
         path = _side_file(database.resolve(), ".lock")  # resolved: every spelling of a path (or link) shares it
         while True:
             try:
