@@ -113,7 +113,7 @@ async def test_a_foreign_sqlite_database_is_refused_untouched(tmp_path: Path) ->
     connection.commit()
     connection.close()
     before = path.read_bytes()
-    with pytest.raises(DatabaseError, match=r"an SQLite database but not a steppe database"):
+    with pytest.raises(DatabaseError, match=r"other.db is not a steppe database \(another application.s SQLite file\)"):
         async with steppe.Engine(steppe.Client("x"), database=path):
             pass
     assert path.read_bytes() == before

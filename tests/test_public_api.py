@@ -18,6 +18,7 @@ PUBLIC_NAMES: dict[str, list[str]] = {
         "Clock",
         "Concurrency",
         "Context",
+        "DatabaseError",
         "Debounce",
         "Engine",
         "ErrorInfo",

@@ -3,7 +3,7 @@
 Write a function of steps; run it durably on the embedded SQLite engine (``Engine``) or serve it to an
 Inngest server (``steppe.serve``). ``step.parallel`` returns a tuple whose element types your checker knows.
 
-The embedded engine's names (``Engine``, ``RunResult``, the clocks, ``RetryPolicy``) are loaded on first use, so
+The embedded engine's names (``Engine``, ``RunResult``, the clocks, ``RetryPolicy``, ``DatabaseError``) load on first use, so
 an app that only serves its functions never imports the engine (asyncio's event loop machinery, sqlite3).
 """
 
@@ -41,6 +41,7 @@ from steppe.options import (
 
 if TYPE_CHECKING:
     from steppe._engine.clock import Clock, ManualClock, SystemClock
+    from steppe._engine.database import DatabaseError
     from steppe._engine.engine import Engine, RunResult
     from steppe._engine.retry import RetryPolicy
 
@@ -51,6 +52,7 @@ __all__ = [
     "Clock",
     "Concurrency",
     "Context",
+    "DatabaseError",
     "Debounce",
     "Engine",
     "ErrorInfo",
@@ -87,6 +89,7 @@ __version__ = "0.1.0"
 
 # Public name -> the module that defines it, imported by __getattr__ when the name is first used.
 _ENGINE_NAMES = {
+    "DatabaseError": "steppe._engine.database",
     "Clock": "steppe._engine.clock",
     "ManualClock": "steppe._engine.clock",
     "SystemClock": "steppe._engine.clock",

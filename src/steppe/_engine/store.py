@@ -1,7 +1,10 @@
-"""The embedded engine's durable state: one SQLite file, held by one engine at a time.
+"""The embedded engine's durable state: one SQLite file, driven by one engine at a time, readable by others.
 
 Every change that must happen together (a step's result and the removal of what it waited on, events and
-the runs they start) is one transaction, so a crash at any point leaves either all of it or none.
+the runs they start) is one transaction, so a crash at any point leaves either all of it or none. Which
+files are refused, and the one-engine lock, live in ``database``; the schema and its migrations in ``schema``.
+Every SQLite failure that lies in the file or its disk leaves this module as a ``StorageError`` naming the
+file and the cause (``StorageErrors``, the one place that translates them).
 """
 
 from __future__ import annotations
@@ -13,104 +16,71 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from types import TracebackType
 from typing import Any, Literal
 
-from steppe._core.errors import SteppeError
 from steppe._core.outcomes import ErrorInfo, Memo, MemoData, MemoError, MemoJson
+from steppe._engine.database import (
+    APPLICATION_ID,
+    BUSY_TIMEOUT_SECONDS,
+    DatabaseError,
+    StorageError,
+    WriterLock,
+    check_file,
+    check_integrity,
+    sqlite_cause,
+    writable,
+)
+from steppe._engine.schema import SCHEMA_VERSION, check_version, migrate
 
-__all__ = ["DatabaseError", "PendingStart", "RunRecord", "RunStatus", "StepAttempts", "Store", "WaitRecord"]
-
-# "STPP": marks a SQLite file as a steppe database, so we never write into someone else's.
-APPLICATION_ID = 0x53545050
-SCHEMA_VERSION = 1
-SQLITE_HEADER = b"SQLite format 3\x00"
+__all__ = [
+    "AttemptRecord",
+    "DatabaseError",
+    "PendingStart",
+    "RunDetail",
+    "RunRecord",
+    "RunStatus",
+    "RunSummary",
+    "StepAttempts",
+    "StepKind",
+    "StepRecord",
+    "StorageError",
+    "StorageErrors",
+    "Store",
+    "WaitDetail",
+    "WaitRecord",
+]
 
 RunStatus = Literal["running", "completed", "failed", "cancelled"]
 WaitKind = Literal["sleep", "event", "invoke"]
+StepKind = Literal["run", "sleep", "wait", "invoke", "send"]
+StepStatus = Literal["completed", "failed", "retrying"]
 
-_SCHEMA = """
-CREATE TABLE events (
-    id TEXT PRIMARY KEY,
-    name TEXT NOT NULL,
-    payload TEXT NOT NULL,
-    received_at REAL NOT NULL
-);
-CREATE TABLE runs (
-    id TEXT PRIMARY KEY,
-    function_id TEXT NOT NULL,
-    event_ids TEXT NOT NULL,
-    status TEXT NOT NULL,
-    attempt INTEGER NOT NULL DEFAULT 0,
-    retry_at REAL,
-    output TEXT,
-    error TEXT,
-    parent_run_id TEXT,
-    parent_step TEXT,
-    singleton_key TEXT,
-    created_at REAL NOT NULL,
-    ended_at REAL
-);
-CREATE INDEX runs_unfinished ON runs (status) WHERE status = 'running';
-CREATE INDEX runs_singleton ON runs (function_id, singleton_key) WHERE status = 'running' AND singleton_key IS NOT NULL;
-CREATE TABLE steps (
-    run_id TEXT NOT NULL,
-    step TEXT NOT NULL,
-    user_id TEXT NOT NULL,
-    status TEXT NOT NULL,
-    data TEXT,
-    error TEXT,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    retry_at REAL,
-    ended_at REAL,
-    PRIMARY KEY (run_id, step)
-);
-CREATE TABLE waits (
-    run_id TEXT NOT NULL,
-    step TEXT NOT NULL,
-    user_id TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    wake_at REAL,
-    event_name TEXT,
-    expression TEXT,
-    child_run_id TEXT,
-    PRIMARY KEY (run_id, step)
-);
-CREATE INDEX waits_by_event ON waits (event_name) WHERE event_name IS NOT NULL;
-CREATE INDEX waits_by_child ON waits (child_run_id) WHERE child_run_id IS NOT NULL;
-CREATE TABLE idempotency_keys (
-    function_id TEXT NOT NULL,
-    key TEXT NOT NULL,
-    expires_at REAL NOT NULL,
-    PRIMARY KEY (function_id, key)
-);
-CREATE TABLE rate_limit_starts (
-    function_id TEXT NOT NULL,
-    key TEXT NOT NULL,
-    started_at REAL NOT NULL
-);
-CREATE INDEX rate_limit_window ON rate_limit_starts (function_id, key, started_at);
-
-CREATE TABLE pending_starts (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    function_id TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    key TEXT NOT NULL,
-    event_ids TEXT NOT NULL,
-    first_at REAL NOT NULL,
-    due_at REAL NOT NULL
-);
-CREATE INDEX pending_by_group ON pending_starts (function_id, kind, key, seq);
-CREATE TABLE throttle_starts (
-    function_id TEXT NOT NULL,
-    key TEXT NOT NULL,
-    started_at REAL NOT NULL
-);
-CREATE INDEX throttle_window ON throttle_starts (function_id, key, started_at);
-"""
+# The step kind a wait's result is stored under.
+_WAIT_STEP_KIND: dict[str, StepKind] = {"sleep": "sleep", "event": "wait", "invoke": "invoke"}
 
 
-class DatabaseError(SteppeError):
-    """The database file cannot be used by this engine (not a steppe database, newer schema, locked)."""
+class StorageErrors:
+    """Context manager: an SQLite failure of the file or its disk becomes a StorageError naming file and cause.
+
+    Other SQLite errors (a constraint, a malformed statement) are steppe's own faults and pass unchanged.
+    """
+
+    __slots__ = ("path",)
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if isinstance(exc, sqlite3.Error):
+            cause = sqlite_cause(exc)
+            if cause is not None:
+                raise StorageError(f"{self.path}: {cause} ({exc})") from exc
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +96,8 @@ class RunRecord:
     parent_run_id: str | None
     parent_step: str | None
     created_at: datetime | None = None
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +118,64 @@ class WaitRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class RunSummary:
+    """One line of a run listing."""
+
+    id: str
+    function_id: str
+    status: RunStatus
+    attempt: int
+    created_at: datetime
+    started_at: datetime | None
+    ended_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class StepRecord:
+    """A step of a run as stored: its outcome, or the retry it waits for. ``kind`` and ``started_at`` are None
+    for steps stored before schema version 2 (or by an engine that does not record them)."""
+
+    step: str
+    user_id: str
+    kind: StepKind | None
+    status: StepStatus
+    attempts: int
+    started_at: datetime | None
+    ended_at: datetime | None
+    retry_at: datetime | None
+    error: ErrorInfo | None
+
+
+@dataclass(frozen=True, slots=True)
+class WaitDetail:
+    """What a run waits on at one step (a sleep, an event, a child run), and since when."""
+
+    step: str
+    user_id: str
+    wait: WaitRecord
+    since: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptRecord:
+    """One attempt of a step: ``ended_at`` None while it runs (or if its engine stopped during it)."""
+
+    step: str
+    user_id: str
+    attempt: int
+    started_at: datetime
+    ended_at: datetime | None
+    error: ErrorInfo | None
+
+
+@dataclass(frozen=True, slots=True)
+class RunDetail:
+    run: RunRecord
+    steps: tuple[StepRecord, ...]
+    waits: tuple[WaitDetail, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class PendingStart:
     """A run start held back by batching, debouncing or throttling: the events it will start with, and when."""
 
@@ -153,6 +183,15 @@ class PendingStart:
     event_ids: tuple[str, ...]
     first_at: datetime
     due_at: datetime
+
+
+def _connect(location: str, *, uri: bool = False) -> sqlite3.Connection:
+    try:
+        return sqlite3.connect(
+            location, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None, check_same_thread=True, uri=uri
+        )
+    except sqlite3.Error as error:
+        raise DatabaseError(f"cannot open {location}: {sqlite_cause(error) or error}") from error
 
 
 def _ts(moment: datetime | None) -> float | None:
@@ -184,98 +223,173 @@ def _memo_from(status: str, data: str | None, error: str | None) -> Memo:
 
 
 class Store:
-    """SQLite access for the engine; used from the engine's event-loop thread only."""
+    """SQLite access for the engine; used from one thread only (the engine's event loop, or a reader's)."""
 
-    def __init__(self, connection: sqlite3.Connection, path: str) -> None:
+    def __init__(self, connection: sqlite3.Connection, path: str, *, lock: WriterLock | None = None) -> None:
         self._db = connection
         self.path = path
+        self._lock = lock
+        self._guard = StorageErrors(path)
 
     # -- opening ---------------------------------------------------------------------------------
 
     @classmethod
     def open(cls, path: str | Path, *, synchronous: Literal["NORMAL", "FULL"] = "NORMAL") -> Store:
-        """Open (or create) a steppe database and take it for this engine alone.
+        """Open (or create) a steppe database for the one engine that drives it, upgrading an older schema.
 
-        A file that is not a steppe database, or that another engine holds, is refused before anything is
-        written to it.
+        A file that is not a steppe database, is damaged or read-only, was written by a newer steppe, or is
+        driven by another engine is refused with a DatabaseError before anything is written to it.
         """
         location = str(path)
-        if location != ":memory:":
-            file = Path(location)
-            if file.exists() and file.stat().st_size > 0:
-                with file.open("rb") as handle:
-                    if handle.read(len(SQLITE_HEADER)) != SQLITE_HEADER:
-                        raise DatabaseError(
-                            f"{location} is not a steppe database (not an SQLite file); it was left untouched"
-                        )
+        if location == ":memory:":
+            connection = _connect(location)
+            cls._prepare(connection, location, new=True)
+            return cls(connection, location)
+        file = Path(location)
+        check_file(file, access="create")  # refuses someone else's file before the lock file appears beside it
+        lock = WriterLock.acquire(file)
         try:
-            connection = sqlite3.connect(location, timeout=0, isolation_level=None, check_same_thread=True)
-        except sqlite3.Error as error:
-            raise DatabaseError(f"cannot open {location}: {error}") from error
-        try:
-            # Held for the connection's lifetime: a second engine on the same file is refused, not interleaved.
-            connection.execute("PRAGMA locking_mode = EXCLUSIVE")
-            connection.execute("BEGIN EXCLUSIVE")
-        except sqlite3.OperationalError as error:
-            connection.close()
-            if "locked" in str(error) or "busy" in str(error):
-                raise DatabaseError(f"{location} is in use by another steppe engine (database is locked)") from error
-            raise DatabaseError(f"cannot open {location}: {error}") from error
-        try:
-            cls._check_or_create_schema(connection, location)
-            connection.execute("COMMIT")
+            state = check_file(file, access="create")  # again: it may have changed before the lock was ours
+            connection = _connect(location)
+            try:
+                if state == "steppe":
+                    check_integrity(connection, location)
+                cls._prepare(connection, location, new=state == "new")
+                with StorageErrors(location):
+                    connection.execute("PRAGMA journal_mode = WAL")
+                    connection.execute(f"PRAGMA synchronous = {synchronous}")
+            except BaseException:
+                connection.close()
+                raise
         except BaseException:
-            connection.execute("ROLLBACK")
+            lock.release()
+            raise
+        return cls(connection, location, lock=lock)
+
+    @classmethod
+    def open_reader(cls, path: str | Path) -> Store:
+        """A read-only view of an existing steppe database, with or without an engine driving it.
+
+        Never creates, migrates or writes anything (a database of an older schema is refused: an engine
+        upgrades it), and refuses the files ``open`` refuses, in the same words.
+        """
+        file = Path(path)
+        check_file(file, access="read")
+        if writable(file):
+            # Not mode=ro: a read-only connection leaves -wal and -shm behind; this one removes them when it
+            # closes last, and query_only refuses every write.
+            connection = _connect(f"{file.resolve().as_uri()}?mode=rw", uri=True)
+            connection.execute("PRAGMA query_only = ON")
+        else:  # no one can write it, so SQLite may read it without locks or side files
+            connection = _connect(f"{file.resolve().as_uri()}?mode=ro&immutable=1", uri=True)
+        try:
+            cls._check_existing(connection, str(file), migrating=False)
+        except BaseException:
             connection.close()
             raise
-        connection.execute("PRAGMA journal_mode = WAL")
-        connection.execute(f"PRAGMA synchronous = {synchronous}")
-        connection.execute("PRAGMA foreign_keys = ON")
-        return cls(connection, location)
+        return cls(connection, str(file))
+
+    @classmethod
+    def open_shared(cls, path: str | Path) -> Store:
+        """A writing connection to an existing, current steppe database for a process that is not its engine.
+
+        For tools that add to a database an engine drives (events, for one): it takes no engine lock and
+        never creates or migrates anything; concurrent writes wait for each other up to the busy timeout.
+        """
+        file = Path(path)
+        check_file(file, access="write")
+        connection = _connect(f"{file.resolve().as_uri()}?mode=rw", uri=True)
+        try:
+            cls._check_existing(connection, str(file), migrating=False)
+        except BaseException:
+            connection.close()
+            raise
+        return cls(connection, str(file))
 
     @staticmethod
-    def _check_or_create_schema(connection: sqlite3.Connection, location: str) -> None:
-        application_id = connection.execute("PRAGMA application_id").fetchone()[0]
-        tables = connection.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
-        if application_id == 0 and tables == 0:
-            for statement in filter(str.strip, _SCHEMA.split(";")):
-                connection.execute(statement)
-            connection.execute(f"PRAGMA application_id = {APPLICATION_ID}")
-            connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-            return
-        if application_id != APPLICATION_ID:
-            raise DatabaseError(f"{location} is an SQLite database but not a steppe database; it was left untouched")
-        version = connection.execute("PRAGMA user_version").fetchone()[0]
-        if version != SCHEMA_VERSION:
-            raise DatabaseError(
-                f"{location} has steppe schema version {version}; this steppe reads version {SCHEMA_VERSION}"
-            )
+    def _check_existing(connection: sqlite3.Connection, location: str, *, migrating: bool) -> None:
+        check_integrity(connection, location)
+        with StorageErrors(location):
+            version = connection.execute("PRAGMA user_version").fetchone()[0]
+        check_version(version, location, migrating=migrating)
+
+    @staticmethod
+    def _prepare(connection: sqlite3.Connection, location: str, *, new: bool) -> None:
+        """Create the schema in a new database, or bring an older one up to date; one transaction."""
+        with StorageErrors(location):
+            connection.execute("BEGIN IMMEDIATE")
+            try:
+                application_id = connection.execute("PRAGMA application_id").fetchone()[0]
+                version = connection.execute("PRAGMA user_version").fetchone()[0]
+                tables = connection.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+                if new:
+                    if (application_id, version, tables) != (0, 0, 0):
+                        raise DatabaseError(f"{location} changed while it was being opened; it was left untouched")
+                    # Before WAL mode: the application id lands in the file itself, where check_file reads it.
+                    connection.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+                elif application_id != APPLICATION_ID or version == 0:
+                    raise DatabaseError(f"{location} is damaged (steppe's header, but no steppe schema inside)")
+                check_version(version, location, migrating=True)
+                if version < SCHEMA_VERSION:
+                    migrate(connection, version, location)
+                connection.execute("COMMIT")
+            except BaseException:
+                if connection.in_transaction:
+                    connection.execute("ROLLBACK")
+                raise
 
     def close(self) -> None:
         self._db.close()
+        if self._lock is not None:  # after the connection: the last one out removes -wal and -shm
+            self._lock.release()
+            self._lock = None
 
     @contextmanager
     def transaction(self) -> Generator[None]:
-        self._db.execute("BEGIN IMMEDIATE")
+        with self._guard:
+            self._db.execute("BEGIN IMMEDIATE")
         try:
             yield
+            with self._guard:
+                self._db.execute("COMMIT")
         except BaseException:
-            self._db.execute("ROLLBACK")
+            if self._db.in_transaction:
+                with self._guard:
+                    self._db.execute("ROLLBACK")
             raise
-        self._db.execute("COMMIT")
+
+    # -- statements: every one runs inside the guard ----------------------------------------------
+
+    def _execute(self, sql: str, parameters: Sequence[Any] = ()) -> None:
+        with self._guard:
+            self._db.execute(sql, parameters)
+
+    def _one(self, sql: str, parameters: Sequence[Any] = ()) -> Any:
+        with self._guard:
+            return self._db.execute(sql, parameters).fetchone()
+
+    def _all(self, sql: str, parameters: Sequence[Any] = ()) -> list[Any]:
+        with self._guard:
+            return self._db.execute(sql, parameters).fetchall()
 
     # -- events and runs -------------------------------------------------------------------------
 
     def insert_event(self, event_id: str, name: str, payload: dict[str, Any], received_at: datetime) -> None:
-        self._db.execute(
+        self._execute(
             "INSERT INTO events (id, name, payload, received_at) VALUES (?, ?, ?, ?)",
             (event_id, name, json.dumps(payload), received_at.timestamp()),
         )
 
+    def count_events(self, name: str | None = None) -> int:
+        """How many events are stored (of ``name``, if given)."""
+        if name is None:
+            return int(self._one("SELECT count(*) FROM events")[0])
+        return int(self._one("SELECT count(*) FROM events WHERE name = ?", (name,))[0])
+
     def load_events(self, event_ids: Sequence[str]) -> list[dict[str, Any]]:
         payloads: list[dict[str, Any]] = []
         for event_id in event_ids:
-            row = self._db.execute("SELECT payload FROM events WHERE id = ?", (event_id,)).fetchone()
+            row = self._one("SELECT payload FROM events WHERE id = ?", (event_id,))
             if row is None:
                 raise DatabaseError(f"{self.path}: event {event_id!r} of a run is missing")
             payloads.append(json.loads(row[0]))
@@ -292,7 +406,7 @@ class Store:
         parent_step: str | None = None,
         singleton_key: str | None = None,
     ) -> None:
-        self._db.execute(
+        self._execute(
             "INSERT INTO runs (id, function_id, event_ids, status, created_at, parent_run_id, parent_step, singleton_key)"
             " VALUES (?, ?, ?, 'running', ?, ?, ?, ?)",
             (
@@ -307,11 +421,11 @@ class Store:
         )
 
     def load_run(self, run_id: str) -> RunRecord | None:
-        row = self._db.execute(
+        row = self._one(
             "SELECT id, function_id, event_ids, status, attempt, retry_at, output, error, parent_run_id, parent_step,"
-            " created_at FROM runs WHERE id = ?",
+            " created_at, started_at, ended_at FROM runs WHERE id = ?",
             (run_id,),
-        ).fetchone()
+        )
         if row is None:
             return None
         return RunRecord(
@@ -326,34 +440,34 @@ class Store:
             parent_run_id=row[8],
             parent_step=row[9],
             created_at=_dt(row[10]),
+            started_at=_dt(row[11]),
+            ended_at=_dt(row[12]),
         )
 
     def unfinished_runs(self) -> list[tuple[str, str]]:
         """(run id, function id) of every run not finished yet, oldest first."""
-        return list(self._db.execute("SELECT id, function_id FROM runs WHERE status = 'running' ORDER BY created_at"))
+        return list(self._all("SELECT id, function_id FROM runs WHERE status = 'running' ORDER BY created_at"))
 
     def schedule_run_retry(self, run_id: str, attempt: int, retry_at: datetime) -> None:
-        self._db.execute(
-            "UPDATE runs SET attempt = ?, retry_at = ? WHERE id = ?", (attempt, retry_at.timestamp(), run_id)
-        )
+        self._execute("UPDATE runs SET attempt = ?, retry_at = ? WHERE id = ?", (attempt, retry_at.timestamp(), run_id))
 
     def finish_run(
         self, run_id: str, status: RunStatus, now: datetime, *, output: Any = None, error: ErrorInfo | None = None
     ) -> None:
-        self._db.execute(
+        self._execute(
             "UPDATE runs SET status = ?, output = ?, error = ?, ended_at = ?, retry_at = NULL WHERE id = ?",
             (status, json.dumps(output), None if error is None else _error_json(error), now.timestamp(), run_id),
         )
 
     def cancel_run(self, run_id: str, now: datetime, error: ErrorInfo) -> bool:
         """Mark a running run cancelled and drop what it waits on; False if it had already finished."""
-        row = self._db.execute(
+        row = self._one(
             "UPDATE runs SET status = 'cancelled', error = ?, ended_at = ?, retry_at = NULL WHERE id = ? AND status = 'running'"
             " RETURNING id",
             (_error_json(error), now.timestamp(), run_id),
-        ).fetchone()
+        )
         if row is not None:
-            self._db.execute("DELETE FROM waits WHERE run_id = ?", (run_id,))
+            self._execute("DELETE FROM waits WHERE run_id = ?", (run_id,))
         return row is not None
 
     def running_runs(self, function_ids: Iterable[str]) -> list[tuple[str, str, str, datetime]]:
@@ -362,7 +476,7 @@ class Store:
         if not wanted:
             return []
         marks = ", ".join("?" for _ in wanted)
-        rows = self._db.execute(
+        rows = self._all(
             f"SELECT id, function_id, event_ids, created_at FROM runs WHERE status = 'running' AND function_id IN ({marks})"
             " ORDER BY created_at",
             wanted,
@@ -376,21 +490,21 @@ class Store:
 
     def singleton_running(self, function_id: str, key: str) -> bool:
         """Whether a run of ``function_id`` holding singleton ``key`` is still running."""
-        row = self._db.execute(
+        row = self._one(
             "SELECT 1 FROM runs WHERE function_id = ? AND singleton_key = ? AND status = 'running' LIMIT 1",
             (function_id, key),
-        ).fetchone()
+        )
         return row is not None
 
     def idempotency_key_held(self, function_id: str, key: str, now: datetime) -> bool:
-        row = self._db.execute(
+        row = self._one(
             "SELECT 1 FROM idempotency_keys WHERE function_id = ? AND key = ? AND expires_at > ?",
             (function_id, key, now.timestamp()),
-        ).fetchone()
+        )
         return row is not None
 
     def hold_idempotency_key(self, function_id: str, key: str, expires_at: datetime) -> None:
-        self._db.execute(
+        self._execute(
             "INSERT INTO idempotency_keys (function_id, key, expires_at) VALUES (?, ?, ?)"
             " ON CONFLICT (function_id, key) DO UPDATE SET expires_at = excluded.expires_at",
             (function_id, key, expires_at.timestamp()),
@@ -398,17 +512,15 @@ class Store:
 
     def rate_limited_starts(self, function_id: str, key: str, since: datetime) -> int:
         """How many runs were started for ``key`` after ``since``; older records are dropped on the way."""
-        self._db.execute(
+        self._execute(
             "DELETE FROM rate_limit_starts WHERE function_id = ? AND key = ? AND started_at <= ?",
             (function_id, key, since.timestamp()),
         )
-        row = self._db.execute(
-            "SELECT count(*) FROM rate_limit_starts WHERE function_id = ? AND key = ?", (function_id, key)
-        ).fetchone()
+        row = self._one("SELECT count(*) FROM rate_limit_starts WHERE function_id = ? AND key = ?", (function_id, key))
         return int(row[0])
 
     def record_rate_limited_start(self, function_id: str, key: str, now: datetime) -> None:
-        self._db.execute(
+        self._execute(
             "INSERT INTO rate_limit_starts (function_id, key, started_at) VALUES (?, ?, ?)",
             (function_id, key, now.timestamp()),
         )
@@ -417,7 +529,7 @@ class Store:
     # A group is (function id, kind, key value); its entries are kept in arrival order (seq).
 
     def pending(self, function_id: str, kind: str, key: str) -> list[PendingStart]:
-        rows = self._db.execute(
+        rows = self._all(
             "SELECT seq, event_ids, first_at, due_at FROM pending_starts WHERE function_id = ? AND kind = ? AND key = ?"
             " ORDER BY seq",
             (function_id, kind, key),
@@ -432,50 +544,46 @@ class Store:
     def add_pending(
         self, function_id: str, kind: str, key: str, event_ids: Sequence[str], first_at: datetime, due_at: datetime
     ) -> None:
-        self._db.execute(
+        self._execute(
             "INSERT INTO pending_starts (function_id, kind, key, event_ids, first_at, due_at) VALUES (?, ?, ?, ?, ?, ?)",
             (function_id, kind, key, json.dumps(list(event_ids)), first_at.timestamp(), due_at.timestamp()),
         )
 
     def update_pending(self, seq: int, event_ids: Sequence[str], due_at: datetime) -> None:
-        self._db.execute(
+        self._execute(
             "UPDATE pending_starts SET event_ids = ?, due_at = ? WHERE seq = ?",
             (json.dumps(list(event_ids)), due_at.timestamp(), seq),
         )
 
     def delete_pending(self, seq: int) -> None:
-        self._db.execute("DELETE FROM pending_starts WHERE seq = ?", (seq,))
+        self._execute("DELETE FROM pending_starts WHERE seq = ?", (seq,))
 
     def pending_due(self, function_id: str, kind: str, key: str) -> datetime | None:
         """When the group's earliest held start is due (None: nothing held)."""
-        row = self._db.execute(
+        row = self._one(
             "SELECT min(due_at) FROM pending_starts WHERE function_id = ? AND kind = ? AND key = ?",
             (function_id, kind, key),
-        ).fetchone()
+        )
         return _dt(row[0])
 
     def pending_groups(self) -> list[tuple[str, str, str]]:
         """Every (function id, kind, key) with a held start, for an engine resuming on this file."""
-        return list(
-            self._db.execute(
-                "SELECT DISTINCT function_id, kind, key FROM pending_starts ORDER BY function_id, kind, key"
-            )
-        )
+        return self._all("SELECT DISTINCT function_id, kind, key FROM pending_starts ORDER BY function_id, kind, key")
 
     def throttle_starts(self, function_id: str, key: str, since: datetime) -> list[datetime]:
         """When the throttled runs started after ``since`` did, oldest first; older records are dropped."""
-        self._db.execute(
+        self._execute(
             "DELETE FROM throttle_starts WHERE function_id = ? AND key = ? AND started_at <= ?",
             (function_id, key, since.timestamp()),
         )
-        rows = self._db.execute(
+        rows = self._all(
             "SELECT started_at FROM throttle_starts WHERE function_id = ? AND key = ? ORDER BY started_at",
             (function_id, key),
         )
         return [datetime.fromtimestamp(row[0], UTC) for row in rows]
 
     def record_throttle_start(self, function_id: str, key: str, now: datetime) -> None:
-        self._db.execute(
+        self._execute(
             "INSERT INTO throttle_starts (function_id, key, started_at) VALUES (?, ?, ?)",
             (function_id, key, now.timestamp()),
         )
@@ -486,7 +594,7 @@ class Store:
         """The run's stored step results, and the steps that failed before and will be tried again."""
         memos: dict[str, Memo] = {}
         retrying: dict[str, StepAttempts] = {}
-        for step, status, data, error, attempts, retry_at in self._db.execute(
+        for step, status, data, error, attempts, retry_at in self._all(
             "SELECT step, status, data, error, attempts, retry_at FROM steps WHERE run_id = ?", (run_id,)
         ):
             if status == "retrying":
@@ -496,13 +604,24 @@ class Store:
         return memos, retrying
 
     def load_memo(self, run_id: str, step: str) -> Memo | None:
-        row = self._db.execute(
+        row = self._one(
             "SELECT status, data, error FROM steps WHERE run_id = ? AND step = ? AND status != 'retrying'",
             (run_id, step),
-        ).fetchone()
+        )
         return None if row is None else _memo_from(*row)
 
-    def save_memo(self, run_id: str, step: str, user_id: str, memo: Memo, now: datetime) -> None:
+    def save_memo(
+        self,
+        run_id: str,
+        step: str,
+        user_id: str,
+        memo: Memo,
+        now: datetime,
+        *,
+        kind: StepKind | None = None,
+        started_at: datetime | None = None,
+    ) -> None:
+        """Store a step's result; ``kind`` and ``started_at`` are kept from an earlier record when not given."""
         status, data, error = "completed", None, None
         match memo:
             case MemoJson(text=text):
@@ -511,67 +630,228 @@ class Store:
                 data = json.dumps(value)
             case MemoError(error=failure):
                 status, error = "failed", _error_json(failure)
-        self._db.execute(
-            "INSERT INTO steps (run_id, step, user_id, status, data, error, ended_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
+        self._execute(
+            "INSERT INTO steps (run_id, step, user_id, status, data, error, ended_at, kind, started_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
             " ON CONFLICT (run_id, step) DO UPDATE SET status = excluded.status, data = excluded.data,"
-            " error = excluded.error, ended_at = excluded.ended_at, retry_at = NULL",
-            (run_id, step, user_id, status, data, error, now.timestamp()),
+            " error = excluded.error, ended_at = excluded.ended_at, retry_at = NULL,"
+            " kind = coalesce(excluded.kind, kind), started_at = coalesce(started_at, excluded.started_at)",
+            (run_id, step, user_id, status, data, error, now.timestamp(), kind, _ts(started_at)),
         )
 
     def record_step_retry(
-        self, run_id: str, step: str, user_id: str, attempts: int, retry_at: datetime, error: ErrorInfo
+        self,
+        run_id: str,
+        step: str,
+        user_id: str,
+        attempts: int,
+        retry_at: datetime,
+        error: ErrorInfo,
+        *,
+        kind: StepKind | None = None,
+        started_at: datetime | None = None,
     ) -> None:
-        self._db.execute(
-            "INSERT INTO steps (run_id, step, user_id, status, error, attempts, retry_at) VALUES (?, ?, ?, 'retrying', ?, ?, ?)"
+        self._execute(
+            "INSERT INTO steps (run_id, step, user_id, status, error, attempts, retry_at, kind, started_at)"
+            " VALUES (?, ?, ?, 'retrying', ?, ?, ?, ?, ?)"
             " ON CONFLICT (run_id, step) DO UPDATE SET attempts = excluded.attempts, retry_at = excluded.retry_at,"
-            " error = excluded.error",
-            (run_id, step, user_id, _error_json(error), attempts, retry_at.timestamp()),
+            " error = excluded.error, kind = coalesce(excluded.kind, kind),"
+            " started_at = coalesce(started_at, excluded.started_at)",
+            (run_id, step, user_id, _error_json(error), attempts, retry_at.timestamp(), kind, _ts(started_at)),
         )
 
     # -- waits: sleeps, wait_for_event, invoke ----------------------------------------------------
 
     def load_wait(self, run_id: str, step: str) -> WaitRecord | None:
-        row = self._db.execute(
+        row = self._one(
             "SELECT kind, wake_at, event_name, expression, child_run_id FROM waits WHERE run_id = ? AND step = ?",
             (run_id, step),
-        ).fetchone()
+        )
         if row is None:
             return None
         return WaitRecord(kind=row[0], wake_at=_dt(row[1]), event_name=row[2], expression=row[3], child_run_id=row[4])
 
-    def insert_wait(self, run_id: str, step: str, user_id: str, wait: WaitRecord) -> None:
-        self._db.execute(
-            "INSERT INTO waits (run_id, step, user_id, kind, wake_at, event_name, expression, child_run_id)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (run_id, step, user_id, wait.kind, _ts(wait.wake_at), wait.event_name, wait.expression, wait.child_run_id),
+    def insert_wait(
+        self, run_id: str, step: str, user_id: str, wait: WaitRecord, *, now: datetime | None = None
+    ) -> None:
+        """Store what a step waits on; ``now`` (when it began waiting) becomes the step's start once resolved."""
+        self._execute(
+            "INSERT INTO waits (run_id, step, user_id, kind, wake_at, event_name, expression, child_run_id, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                run_id,
+                step,
+                user_id,
+                wait.kind,
+                _ts(wait.wake_at),
+                wait.event_name,
+                wait.expression,
+                wait.child_run_id,
+                _ts(now),
+            ),
         )
 
     def resolve_wait(self, run_id: str, step: str, memo: Memo, now: datetime) -> bool:
         """Replace a wait by its step's result, atomically; False if something else resolved it first."""
         with self.transaction():
-            row = self._db.execute(
-                "DELETE FROM waits WHERE run_id = ? AND step = ? RETURNING user_id", (run_id, step)
-            ).fetchone()
+            row = self._one(
+                "DELETE FROM waits WHERE run_id = ? AND step = ? RETURNING user_id, kind, created_at", (run_id, step)
+            )
             if row is not None:
-                self.save_memo(run_id, step, row[0], memo, now)
+                user_id, kind, since = row
+                self.save_memo(run_id, step, user_id, memo, now, kind=_WAIT_STEP_KIND.get(kind), started_at=_dt(since))
         return row is not None
 
     def event_waits(self, event_name: str) -> list[tuple[str, str, str | None]]:
         """(run_id, step, expression) of each run waiting for ``event_name``."""
-        return list(
-            self._db.execute(
-                "SELECT run_id, step, expression FROM waits WHERE kind = 'event' AND event_name = ? ORDER BY rowid",
-                (event_name,),
-            )
+        return self._all(
+            "SELECT run_id, step, expression FROM waits WHERE kind = 'event' AND event_name = ? ORDER BY rowid",
+            (event_name,),
         )
 
     def invoke_wait(self, child_run_id: str) -> tuple[str, str] | None:
-        row = self._db.execute(
-            "SELECT run_id, step FROM waits WHERE kind = 'invoke' AND child_run_id = ?", (child_run_id,)
-        ).fetchone()
+        row = self._one("SELECT run_id, step FROM waits WHERE kind = 'invoke' AND child_run_id = ?", (child_run_id,))
         return None if row is None else (row[0], row[1])
 
     def step_user_ids(self, run_id: str, steps: Iterable[str]) -> list[str]:
         wanted = set(steps)
-        rows = self._db.execute("SELECT step, user_id FROM steps WHERE run_id = ?", (run_id,))
+        rows = self._all("SELECT step, user_id FROM steps WHERE run_id = ?", (run_id,))
         return [user_id for step, user_id in rows if step in wanted]
+
+    # -- run history: attempts, listings, one run in detail ----------------------------------------
+
+    def record_run_started(self, run_id: str, now: datetime) -> None:
+        """The run's first attempt began (``created_at`` is when it was created; it may wait to start)."""
+        self._execute("UPDATE runs SET started_at = ? WHERE id = ? AND started_at IS NULL", (now.timestamp(), run_id))
+
+    def record_attempt_start(self, run_id: str, step: str, user_id: str, attempt: int, now: datetime) -> None:
+        """Attempt ``attempt`` (0 first) of a step began. An attempt cut short by a stopped engine and run again
+        keeps its first record, unended, next to the new one."""
+        self._execute(
+            "INSERT INTO step_attempts (run_id, step, user_id, attempt, started_at) VALUES (?, ?, ?, ?, ?)",
+            (run_id, step, user_id, attempt, now.timestamp()),
+        )
+
+    def record_attempt_end(
+        self, run_id: str, step: str, attempt: int, now: datetime, *, error: ErrorInfo | None = None
+    ) -> None:
+        """The latest record of this attempt ended, with ``error`` if it failed."""
+        self._execute(
+            "UPDATE step_attempts SET ended_at = ?, error = ? WHERE id = (SELECT max(id) FROM step_attempts"
+            " WHERE run_id = ? AND step = ? AND attempt = ? AND ended_at IS NULL)",
+            (now.timestamp(), None if error is None else _error_json(error), run_id, step, attempt),
+        )
+
+    def list_runs(
+        self,
+        *,
+        status: RunStatus | None = None,
+        function_id: str | None = None,
+        limit: int = 100,
+        before: str | None = None,
+    ) -> list[RunSummary]:
+        """Runs newest first, optionally of one status or function; ``before`` (a run id) continues a listing
+        after that run, so runs created in the same instant are neither skipped nor repeated."""
+        if limit < 1:
+            raise ValueError(f"list_runs: limit must be at least 1, got {limit}")
+        conditions: list[str] = []
+        parameters: list[Any] = []
+        if status is not None:
+            conditions.append("status = ?")
+            parameters.append(status)
+        if function_id is not None:
+            conditions.append("function_id = ?")
+            parameters.append(function_id)
+        if before is not None:
+            cursor = self._one("SELECT created_at, id FROM runs WHERE id = ?", (before,))
+            if cursor is None:
+                raise ValueError(f"list_runs: before={before!r} is not a run in {self.path}")
+            conditions.append("(created_at, id) < (?, ?)")
+            parameters.extend(cursor)
+        where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+        rows = self._all(
+            "SELECT id, function_id, status, attempt, created_at, started_at, ended_at FROM runs"
+            f"{where} ORDER BY created_at DESC, id DESC LIMIT ?",
+            [*parameters, limit],
+        )
+        return [
+            RunSummary(
+                id=run_id,
+                function_id=function,
+                status=run_status,
+                attempt=attempt,
+                created_at=datetime.fromtimestamp(created, UTC),
+                started_at=_dt(started),
+                ended_at=_dt(ended),
+            )
+            for run_id, function, run_status, attempt, created, started, ended in rows
+        ]
+
+    def run_detail(self, run_id: str) -> RunDetail | None:
+        """A run with its steps (in the order they started) and what it waits on now; None if there is no such run."""
+        if self._db.in_transaction:
+            return self._run_detail(run_id)
+        with self._guard:  # one read transaction: the run, its steps and its waits as of the same moment
+            self._db.execute("BEGIN")
+            try:
+                return self._run_detail(run_id)
+            finally:
+                self._db.execute("COMMIT")
+
+    def _run_detail(self, run_id: str) -> RunDetail | None:
+        run = self.load_run(run_id)
+        if run is None:
+            return None
+        steps = tuple(
+            StepRecord(
+                step=step,
+                user_id=user_id,
+                kind=kind,
+                status=status,
+                attempts=attempts,
+                started_at=_dt(started),
+                ended_at=_dt(ended),
+                retry_at=_dt(retry_at),
+                error=_error_from(error),
+            )
+            for step, user_id, kind, status, attempts, started, ended, retry_at, error in self._all(
+                "SELECT step, user_id, kind, status, attempts, started_at, ended_at, retry_at, error FROM steps"
+                " WHERE run_id = ? ORDER BY coalesce(started_at, ended_at, retry_at), rowid",
+                (run_id,),
+            )
+        )
+        waits = tuple(
+            WaitDetail(
+                step=step,
+                user_id=user_id,
+                wait=WaitRecord(
+                    kind=kind, wake_at=_dt(wake_at), event_name=event_name, expression=expression, child_run_id=child
+                ),
+                since=_dt(since),
+            )
+            for step, user_id, kind, wake_at, event_name, expression, child, since in self._all(
+                "SELECT step, user_id, kind, wake_at, event_name, expression, child_run_id, created_at FROM waits"
+                " WHERE run_id = ? ORDER BY rowid",
+                (run_id,),
+            )
+        )
+        return RunDetail(run=run, steps=steps, waits=waits)
+
+    def step_history(self, run_id: str) -> list[AttemptRecord]:
+        """Every attempt of every step of the run, in the order they started."""
+        rows = self._all(
+            "SELECT step, user_id, attempt, started_at, ended_at, error FROM step_attempts WHERE run_id = ?"
+            " ORDER BY started_at, id",
+            (run_id,),
+        )
+        return [
+            AttemptRecord(
+                step=step,
+                user_id=user_id,
+                attempt=attempt,
+                started_at=datetime.fromtimestamp(started, UTC),
+                ended_at=_dt(ended),
+                error=_error_from(error),
+            )
+            for step, user_id, attempt, started, ended, error in rows
+        ]
