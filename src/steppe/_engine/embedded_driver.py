@@ -119,7 +119,13 @@ class EmbeddedDriver:
                 return self._send_event(request)
 
     def _store_memo(
-        self, step_id: StepId, memo: Memo, *, kind: StepKind, started_at: datetime | None = None, parallel: str | None = None
+        self,
+        step_id: StepId,
+        memo: Memo,
+        *,
+        kind: StepKind,
+        started_at: datetime | None = None,
+        parallel: str | None = None,
     ) -> None:
         now = self._host.clock.now()
         self._host.store.save_memo(

@@ -13,9 +13,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Final, Generic, Literal, Self
 
-from typing_extensions import TypeVar
-
 from pydantic import ValidationError
+from typing_extensions import TypeVar
 
 from steppe._core.errors import RunNotFoundError, SteppeError
 from steppe._core.events import Event, TriggerCron, TriggerEvent, event_list, new_event_id

@@ -910,9 +910,9 @@ class Store:
         where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
         return int(self._one(f"SELECT count(*) FROM runs{where}", parameters)[0])
 
-    def child_run_ids(self, run_id: str) -> list[str]:
-        rows = self._all("SELECT id FROM runs WHERE parent_run_id = ? ORDER BY created_at, id", (run_id,))
-        return [row[0] for row in rows]
+    def child_runs(self, run_id: str) -> list[tuple[str, str | None]]:
+        """(run id, hashed id of the invoking step) of each run this run invoked, oldest first."""
+        return self._all("SELECT id, parent_step FROM runs WHERE parent_run_id = ? ORDER BY created_at, id", (run_id,))
 
     def runs_of_event(self, event_id: str) -> list[RunSummary]:
         """The runs an event started (or joined, in a batch), newest first."""
