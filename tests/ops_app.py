@@ -23,7 +23,9 @@ async def confirm(ctx: steppe.Context[Order], step: steppe.Step) -> str:
     """Records the order, then waits (a day at most) for its confirmation."""
     await step.run("record", lambda: ctx.event.data.order_id)
     confirmed = await step.wait_for_event(
-        "confirmed", event="shop/order.confirmed", if_exp="async.data.order_id == event.data.order_id",
+        "confirmed",
+        event="shop/order.confirmed",
+        if_exp="async.data.order_id == event.data.order_id",
         timeout=timedelta(days=1),
     )
     return "timed out" if confirmed is None else f"confirmed {ctx.event.data.order_id}"

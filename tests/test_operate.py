@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from datetime import timedelta
 from pathlib import Path
@@ -73,17 +74,28 @@ async def test_history_of_a_run_with_retries_parallel_steps_and_a_wait(make_engi
         assert (await engine.wait(run_id, timeout=10)).output == 10
         done = runs.get(run_id)
         assert done.status == "completed" and done.output == 10 and done.waiting_on is None
-        assert done.event == {"name": "go", "data": {"n": 1}, "id": done.event["id"], "ts": done.event["ts"]}  # type: ignore[index, call-overload]
+        event: dict[str, Any] = json.loads(json.dumps(done.event))
+        assert event == {"name": "go", "data": {"n": 1}, "id": event["id"], "ts": event["ts"]}
         assert [s.status for s in done.steps] == ["completed"] * 4
-        shape = done.to_json()
-        assert shape["status"] == "completed" and isinstance(shape["started_at"], str) and "+00:00" in shape["started_at"]
+        shape: dict[str, Any] = json.loads(json.dumps(done.to_json()))
+        assert (
+            shape["status"] == "completed" and isinstance(shape["started_at"], str) and "+00:00" in shape["started_at"]
+        )
         steps = shape["steps"]
         assert isinstance(steps, list) and isinstance(steps[2], dict)
         assert steps[2]["attempts"] == [
-            {"attempt": 0, "started_at": steps[2]["attempts"][0]["started_at"], "ended_at": steps[2]["attempts"][0]["ended_at"],  # type: ignore[index, call-overload]
-             "error": {"name": "RuntimeError", "message": "first try fails", "stack": failed_attempt.stack}},
-            {"attempt": 1, "started_at": steps[2]["attempts"][1]["started_at"], "ended_at": steps[2]["attempts"][1]["ended_at"],  # type: ignore[index, call-overload]
-             "error": None},
+            {
+                "attempt": 0,
+                "started_at": steps[2]["attempts"][0]["started_at"],
+                "ended_at": steps[2]["attempts"][0]["ended_at"],
+                "error": {"name": "RuntimeError", "message": "first try fails", "stack": failed_attempt.stack},
+            },
+            {
+                "attempt": 1,
+                "started_at": steps[2]["attempts"][1]["started_at"],
+                "ended_at": steps[2]["attempts"][1]["ended_at"],
+                "error": None,
+            },
         ]
 
 
@@ -113,7 +125,8 @@ async def test_list_filters_pages_and_counts(make_engine: Any, tmp_path: Path) -
         first, second = runs.list(limit=3), runs.list(limit=3, before=runs.list(limit=3)[-1].run_id)
         assert {r.run_id for r in first} | {r.run_id for r in second} == set(run_ids)
         assert runs.list(status="queued") == [] and runs.list(status="running") == []
-        event_id = runs.get(run_ids[0]).events[0]["id"]  # type: ignore[index, call-overload]
+        first_event: dict[str, Any] = json.loads(json.dumps(runs.get(run_ids[0]).events[0]))
+        event_id = first_event["id"]
         assert {r.function for r in runs.runs_of_event(event_id)} == {"ok", "bad"}
 
 
