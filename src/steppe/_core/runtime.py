@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 from steppe._core.calls import StepCall
 from steppe._core.driver import Driver
-from steppe._core.errors import NestedStepError, StepError
+from steppe._core.errors import NestedStepError, StepError, StepUsageError
 from steppe._core.ids import StepId, StepIdAllocator
 from steppe._core.outcomes import Memo, MemoData, MemoError, MemoJson
 from steppe._core.requests import ParallelMode, StepRequest
@@ -85,7 +85,7 @@ class StepRuntime:
     ) -> StepCall[_T]:
         """Allocate the step's id now (program order) and return the awaitable that resolves it."""
         if not isinstance(user_id, str) or not user_id:  # pyright: ignore[reportUnnecessaryIsInstance]
-            raise TypeError(f"a step id must be a non-empty string, got {user_id!r} (function {self.function_id!r})")
+            raise StepUsageError(f"a step id must be a non-empty string, got {user_id!r} (function {self.function_id!r})")
         running = _running_step.get()
         if running is not None:
             raise NestedStepError(

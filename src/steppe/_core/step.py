@@ -19,6 +19,7 @@ from pydantic import BaseModel
 from typing_extensions import TypeVarTuple, Unpack
 
 from steppe._core.calls import StepCall
+from steppe._core.errors import StepUsageError
 from steppe._core.events import Event, EventType, event_list
 from steppe._core.outcomes import Interrupt
 from steppe._core.requests import (
@@ -62,14 +63,14 @@ _T12 = TypeVar("_T12")
 
 def _check_callables(callables: object, method: str) -> tuple[Callable[[], Any], ...]:
     if not isinstance(callables, tuple):
-        raise TypeError(
+        raise StepUsageError(
             f"{method} takes a tuple of zero-argument callables, got {type(callables).__name__}"
             + ("; wrap it in tuple(...)" if isinstance(callables, (list, Sequence)) else "")
         )
     checked = cast(tuple[object, ...], callables)
     for index, item in enumerate(checked):
         if not callable(item):
-            raise TypeError(f"{method}: element {index} is not callable (got {type(item).__name__})")
+            raise StepUsageError(f"{method}: element {index} is not callable (got {type(item).__name__})")
     return cast(tuple[Callable[[], Any], ...], checked)
 
 
@@ -84,15 +85,15 @@ def _first_failure(outcomes: Sequence[object]) -> BaseException | None:
 
 def _check_duration(step_id: str, duration: timedelta) -> timedelta:
     if not isinstance(duration, timedelta):  # pyright: ignore[reportUnnecessaryIsInstance]
-        raise TypeError(f"step {step_id!r}: duration must be a timedelta, got {type(duration).__name__}")
+        raise StepUsageError(f"step {step_id!r}: duration must be a timedelta, got {type(duration).__name__}")
     if duration < timedelta(0):
-        raise ValueError(f"step {step_id!r}: duration must not be negative, got {duration}")
+        raise StepUsageError(f"step {step_id!r}: duration must not be negative, got {duration}")
     return duration
 
 
 def _check_aware(step_id: str, moment: datetime) -> datetime:
     if not isinstance(moment, datetime) or moment.tzinfo is None:  # pyright: ignore[reportUnnecessaryIsInstance]
-        raise ValueError(f"step {step_id!r}: {moment!r} must be a timezone-aware datetime")
+        raise StepUsageError(f"step {step_id!r}: {moment!r} must be a timezone-aware datetime")
     return moment
 
 
@@ -106,7 +107,7 @@ class _StepMethods:
         self, step_id: str, handler: Callable[..., Any], args: tuple[Any, ...], output_type: object
     ) -> StepCall[Any]:
         if not callable(handler):
-            raise TypeError(f"step {step_id!r}: handler must be callable, got {type(handler).__name__}")
+            raise StepUsageError(f"step {step_id!r}: handler must be callable, got {type(handler).__name__}")
         runtime = self._runtime
         what = runtime.describe(step_id)
         codec = codec_for_callable(handler, output_type=output_type, what=what)
@@ -135,7 +136,7 @@ class _StepMethods:
     ) -> StepCall[Any]:
         name = event.name if isinstance(event, EventType) else event
         if not isinstance(name, str) or not name:  # pyright: ignore[reportUnnecessaryIsInstance]
-            raise ValueError(f"step {step_id!r}: event must be a non-empty event name, got {name!r}")
+            raise StepUsageError(f"step {step_id!r}: event must be a non-empty event name, got {name!r}")
         _check_duration(step_id, timeout)
         event_model: type[Event[Any]] = Event[event.data_type] if isinstance(event, EventType) else Event  # type: ignore[name-defined]
         codec = codec_for_type(event_model | None, what=self._runtime.describe(step_id))
@@ -150,6 +151,8 @@ class _StepMethods:
     def _invoke_call(
         self, step_id: str, function: Function[Any, Any], data: object, timeout: timedelta | None
     ) -> StepCall[Any]:
+        if timeout is not None:
+            _check_duration(step_id, timeout)
         payload = function.encode_event_data(data, what=self._runtime.describe(step_id))
         return self._runtime.call(
             step_id,
@@ -160,7 +163,10 @@ class _StepMethods:
         )
 
     def _send_call(self, step_id: str, events: Event[Any] | Sequence[Event[Any]]) -> StepCall[list[str]]:
-        batch = event_list(events, what=f"step {step_id!r}")
+        try:
+            batch = event_list(events, what=f"step {step_id!r}")
+        except TypeError as error:
+            raise StepUsageError(str(error)) from None
         codec = codec_for_type(list[str], what=self._runtime.describe(step_id))
         return self._runtime.call(
             step_id,
@@ -467,7 +473,7 @@ class Step(_StepMethods):
                 if not isinstance(awaitable, Awaitable):
                     for task in tasks:
                         task.cancel()
-                    raise TypeError(
+                    raise StepUsageError(
                         f"step.parallel: element {index} returned {type(awaitable).__name__}, not an awaitable; "
                         "each element should be a lambda around a step method"
                     )
