@@ -9,11 +9,13 @@ from steppe._core.calls import StepCall
 from steppe._core.context import Context
 from steppe._core.decorator import FunctionOptions
 from steppe._core.errors import (
+    EngineError,
     FunctionDefinitionError,
     NestedStepError,
     NonRetriableError,
     RetryAfterError,
     StepError,
+    StepUsageError,
     SteppeError,
 )
 from steppe._core.events import Event, EventType, TriggerCron, TriggerEvent
@@ -45,6 +47,7 @@ __all__ = [
     "Context",
     "Debounce",
     "Engine",
+    "EngineError",
     "ErrorInfo",
     "Event",
     "EventType",
@@ -66,6 +69,7 @@ __all__ = [
     "StepCall",
     "StepError",
     "StepSync",
+    "StepUsageError",
     "SteppeError",
     "SyncGroup",
     "SystemClock",

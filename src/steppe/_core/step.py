@@ -30,7 +30,7 @@ from steppe._core.requests import (
     SleepRequest,
     WaitForEventRequest,
 )
-from steppe._core.runtime import Branch, StepRuntime, current_branch
+from steppe._core.runtime import Branch, ParallelGroup, StepRuntime, current_branch
 from steppe._core.serde import codec_for_callable, codec_for_type
 
 if TYPE_CHECKING:
@@ -463,12 +463,15 @@ class Step(_StepMethods):
     ) -> StepCall[tuple[Any, ...]]:
         """Run the callables' steps concurrently; their results as a tuple, in callable order."""
         checked = _check_callables(callables, "step.parallel")
+        runtime = self._runtime
 
         async def gather() -> tuple[Any, ...]:
             tasks: list[asyncio.Task[Any]] = []
+            group = ParallelGroup()
             for index, make in enumerate(checked):
                 context = contextvars.copy_context()
-                context.run(current_branch().set, Branch(mode=mode, previous=None, ready=threading.Event()))
+                branch = Branch(mode=mode, previous=None, ready=threading.Event(), group=group)
+                context.run(current_branch().set, branch)
                 awaitable = context.run(make)
                 if not isinstance(awaitable, Awaitable):
                     for task in tasks:
@@ -480,16 +483,13 @@ class Step(_StepMethods):
                 step_call: Awaitable[Any] = awaitable  # pyright: ignore[reportUnknownVariableType]
                 tasks.append(asyncio.get_running_loop().create_task(_await(step_call), context=context))
             outcomes = await asyncio.gather(*tasks, return_exceptions=True)
+            runtime.warn_duplicate_ids(group)
             failure = _first_failure(outcomes)
             if failure is not None:
                 raise failure
             return tuple(outcomes)
 
-        return StepCall(_not_stored, gather, f"parallel group of {len(checked)}")
-
-
-def _not_stored() -> None:
-    return None  # a group is not a step: its steps answer from storage themselves
+        return runtime.group_call(len(checked), gather)
 
 
 async def _await(awaitable: Awaitable[_T]) -> _T:
@@ -754,10 +754,11 @@ class StepSync(_StepMethods):
         if not checked:
             return ()
         previous: threading.Event | None = None
+        group = ParallelGroup()
         with ThreadPoolExecutor(max_workers=len(checked), thread_name_prefix="steppe-parallel") as pool:
             futures: list[Future[Any]] = []
             for make in checked:
-                branch = Branch(mode=mode, previous=previous, ready=threading.Event())
+                branch = Branch(mode=mode, previous=previous, ready=threading.Event(), group=group)
                 previous = branch.ready
                 context = contextvars.copy_context()
                 context.run(current_branch().set, branch)
@@ -768,6 +769,7 @@ class StepSync(_StepMethods):
                     outcomes.append(future.result())
                 except BaseException as error:  # noqa: BLE001 - every branch's outcome is kept, see _first_failure
                     outcomes.append(error)
+        self._runtime.warn_duplicate_ids(group)
         failure = _first_failure(outcomes)
         if failure is not None:
             raise failure

@@ -546,14 +546,16 @@ class Engine:
                 self._store.finish_run(run.id, "failed", now, error=outcome.error)
                 function = self._functions.get(run.function_id)
                 if function is not None and function.handles_failure_of is None:
-                    failure: Event[Any] = Event(
-                        name=FAILURE_EVENT,
-                        data={
-                            "function_id": run.function_id,
-                            "run_id": run.id,
-                            "error": dataclasses.asdict(outcome.error),
-                        },
-                    )
+                    triggering = self._store.load_events(run.event_ids)
+                    data: dict[str, Any] = {
+                        "function_id": run.function_id,
+                        "run_id": run.id,
+                        "error": dataclasses.asdict(outcome.error),
+                        "event": triggering[0],  # as Inngest's failure event carries it
+                    }
+                    if "batch_events" in function.options:
+                        data["events"] = triggering
+                    failure: Event[Any] = Event(name=FAILURE_EVENT, data=data)
                     accepted = self._accept_events([failure])
         self._after_accept(accepted)
         if isinstance(outcome, Completed):
