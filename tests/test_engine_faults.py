@@ -6,13 +6,15 @@ simulated otherwise (a store method that raises what SQLite raises on a full dis
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import errno
 import logging
 import os
 import sqlite3
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +23,7 @@ import pytest
 import steppe
 from steppe._engine.faults import INTERNAL_FAULT_ATTEMPTS
 from steppe._engine.store import Store
+from steppe.options import BatchEvents
 
 DISK_FULL = "database or disk is full"
 
@@ -55,7 +58,7 @@ def _guarded_client(seen: list[BaseException], runs: list[int]) -> steppe.Client
     async def pay(ctx: steppe.Context, step: steppe.Step) -> str:
         try:
             return await step.run("charge", charge)
-        except Exception as error:  # what a careless user writes: it must not see the engine's faults
+        except Exception as error:  # noqa: BLE001 - what a careless user writes: it must not see the engine's faults
             seen.append(error)
             return "swallowed"
 
@@ -142,7 +145,7 @@ async def test_a_full_disk_in_a_sync_function_does_not_reach_its_code(
     def pay(ctx: steppe.Context, step: steppe.StepSync) -> str:
         try:
             return step.run("charge", lambda: "charged")
-        except Exception as error:
+        except Exception as error:  # noqa: BLE001 - a careless user's catch-all: it must not see the engine's faults
             seen.append(error)
             return "swallowed"
 
@@ -163,7 +166,7 @@ async def test_a_full_disk_under_a_parallel_group_does_not_reach_its_code(
     async def pay(ctx: steppe.Context, step: steppe.Step) -> list[int]:
         try:
             pair = await step.parallel((step.defer("a", lambda: 1), step.defer("b", lambda: 2)))
-        except Exception as error:
+        except Exception as error:  # noqa: BLE001 - a careless user's catch-all: it must not see the engine's faults
             seen.append(error)
             return []
         return list(pair)
@@ -193,7 +196,7 @@ async def test_public_calls_raise_a_steppe_error_naming_the_storage_fault(
 
 
 @contextlib.contextmanager
-def _small_filesystem(directory: Path, size: str) -> Iterator[Path]:
+def _small_filesystem(directory: Path, size: str) -> Generator[Path]:
     if os.geteuid() != 0:
         pytest.skip("mounting a small tmpfs needs root")
     directory.mkdir()
@@ -239,7 +242,7 @@ async def test_a_really_full_disk_pauses_the_run_and_it_completes_once_space_is_
         async def report(ctx: steppe.Context, step: steppe.Step) -> int:
             try:
                 text = await step.run("make-report", make_report)
-            except Exception as error:
+            except Exception as error:  # noqa: BLE001 - a careless user's catch-all: it must not see the engine's faults
                 seen.append(error)
                 return -1
             return len(text)
@@ -271,3 +274,27 @@ async def test_a_really_full_disk_makes_send_raise_a_steppe_error(tmp_path: Path
             filler.unlink()
             [run_id] = await engine.send(steppe.Event(name="pay"))
             assert (await engine.wait(run_id, timeout=10)).output == "charged"
+
+
+async def test_held_starts_are_released_once_storage_works_again(
+    make_engine: Any, clock: steppe.ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = steppe.Client("faults-held")
+    batches: list[list[str]] = []
+
+    @client.create_function(
+        fn_id="collect",
+        trigger=steppe.TriggerEvent(event="item"),
+        batch_events=BatchEvents(max_size=10, timeout=timedelta(seconds=5)),
+    )
+    async def collect(ctx: steppe.Context, step: steppe.Step) -> None:
+        batches.append([event.data["sku"] for event in ctx.events])
+
+    engine = await make_engine(client, clock=clock)
+    calls = _failing(monkeypatch, "pending_due", lambda: sqlite3.OperationalError(DISK_FULL), times=2)
+    assert await engine.send(steppe.Event(name="item", data={"sku": "A-1"})) == []  # held for its batch
+    for _ in range(300):
+        if batches:
+            break
+        await asyncio.sleep(0.01)
+    assert batches == [["A-1"]] and calls[0] >= 3

@@ -38,7 +38,7 @@ MISUSES: dict[str, tuple[Callable[[steppe.Step], Any], str]] = {
         r"step\.parallel: element 1 is not callable \(got int\)",
     ),
     "parallel element not a step": (
-        lambda step: step.parallel((lambda: 42,)),  # type: ignore[arg-type, return-value]  # pyright: ignore[reportArgumentType, reportCallIssue, reportUnknownLambdaType]
+        lambda step: step.parallel((lambda: 42,)),  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType, reportCallIssue, reportUnknownLambdaType]
         r"step\.parallel: element 0 returned int, not an awaitable",
     ),
     "handler not callable": (
@@ -55,7 +55,7 @@ MISUSES: dict[str, tuple[Callable[[steppe.Step], Any], str]] = {
         r"step 'nap': duration must be a timedelta, got int",
     ),
     "naive datetime": (
-        lambda step: step.sleep_until("nap", datetime(2030, 1, 1)),  # noqa: DTZ001 - the mistake under test
+        lambda step: step.sleep_until("nap", datetime(2030, 1, 1)),
         r"step 'nap': datetime\.datetime\(2030, 1, 1, 0, 0\) must be a timezone-aware datetime",
     ),
     "negative wait timeout": (
@@ -114,13 +114,15 @@ def test_swapped_handler_parameters_are_refused_at_definition() -> None:
         r"Step and 'ctx' Context; write \(ctx: steppe\.Context, step: steppe\.Step\)",
     ):
 
-        @client.create_function(fn_id="f", trigger=steppe.TriggerEvent(event="go"))  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType, reportUntypedFunctionDecorator]
+        @client.create_function(fn_id="f", trigger=steppe.TriggerEvent(event="go"))  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType, reportCallIssue, reportUntypedFunctionDecorator]
         async def f(step: steppe.Step, ctx: steppe.Context) -> None:
             return None
 
-    with pytest.raises(steppe.FunctionDefinitionError, match=r"'swapped-g'.*write \(ctx: steppe\.Context, step: steppe\.StepSync\)"):
+    with pytest.raises(
+        steppe.FunctionDefinitionError, match=r"'swapped-g'.*write \(ctx: steppe\.Context, step: steppe\.StepSync\)"
+    ):
 
-        @client.create_function(fn_id="g", trigger=steppe.TriggerEvent(event="go"))  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType, reportUntypedFunctionDecorator]
+        @client.create_function(fn_id="g", trigger=steppe.TriggerEvent(event="go"))  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType, reportCallIssue, reportUntypedFunctionDecorator]
         def g(step: steppe.StepSync, ctx: steppe.Context[dict[str, Any]]) -> None:
             return None
 
@@ -129,7 +131,7 @@ def test_a_step_parameter_annotated_as_the_context_is_refused_even_unresolved() 
     client = steppe.Client("swapped")
     with pytest.raises(steppe.FunctionDefinitionError, match=r"'ctx' is annotated nothing and 'step' Context"):
 
-        @client.create_function(fn_id="f", trigger=steppe.TriggerEvent(event="go"))  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType, reportUntypedFunctionDecorator, reportMissingParameterType]
+        @client.create_function(fn_id="f", trigger=steppe.TriggerEvent(event="go"))
         async def f(ctx, step: Context[Unknown]) -> None:  # type: ignore[name-defined, no-untyped-def]  # noqa: F821  # pyright: ignore[reportUndefinedVariable, reportUnknownParameterType, reportMissingParameterType]
             return None
 
@@ -245,7 +247,7 @@ async def test_a_step_call_never_awaited_fails_the_run_naming_it(make_engine: An
     async def f(ctx: steppe.Context, step: steppe.Step) -> str:
         attempts.append(ctx.attempt)
         await step.run("reserve", _noop)
-        step.run("charge", lambda: charged.append(1))  # pyright: ignore[reportUnusedCoroutine, reportUnusedCallResult]
+        _ = step.run("charge", lambda: charged.append(1))  # made, never awaited: the mistake under test
         return "done"
 
     engine = await make_engine(client, clock=clock)
@@ -265,7 +267,7 @@ async def test_a_parallel_group_never_awaited_fails_the_run(make_engine: Any, cl
 
     @client.create_function(fn_id="f", trigger=steppe.TriggerEvent(event="go"))
     async def f(ctx: steppe.Context, step: steppe.Step) -> None:
-        step.parallel((step.defer("a", _noop), step.defer("b", _noop)))  # pyright: ignore[reportUnusedCallResult]
+        _ = step.parallel((step.defer("a", _noop), step.defer("b", _noop)))  # never awaited
 
     engine = await make_engine(client, clock=clock)
     [run_id] = await engine.send(steppe.Event(name="go"))
@@ -308,7 +310,7 @@ async def test_an_attempt_that_ends_at_a_new_step_is_not_taken_for_forgetting_on
 
     @client.create_function(fn_id="g", trigger=steppe.TriggerEvent(event="go"))
     async def g(ctx: steppe.Context, step: steppe.Step) -> int:
-        step.run("forgotten", _noop)  # pyright: ignore[reportUnusedCoroutine, reportUnusedCallResult]
+        _ = step.run("forgotten", _noop)
         return 1
 
     outcome = await execute(g, context(client), ScriptedDriver())

@@ -15,8 +15,8 @@ from steppe._core.errors import (
     NonRetriableError,
     RetryAfterError,
     StepError,
-    StepUsageError,
     SteppeError,
+    StepUsageError,
 )
 from steppe._core.events import Event, EventType, TriggerCron, TriggerEvent
 from steppe._core.function import Function

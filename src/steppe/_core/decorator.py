@@ -72,7 +72,7 @@ def _annotated_kind(handler: Callable[..., Any], param: inspect.Parameter) -> ty
         text = annotation.split("[", 1)[0].strip().removeprefix("steppe.")
         return _KNOWN.get(text)
     origin = typing.get_origin(annotation) or annotation
-    return origin if origin in (Context, Step, StepSync) else None  # type: ignore[return-value]
+    return origin if origin in (Context, Step, StepSync) else None
 
 
 def _name(kind: type | None, param: inspect.Parameter) -> str:

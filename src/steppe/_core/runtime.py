@@ -100,7 +100,9 @@ class StepRuntime:
     ) -> StepCall[_T]:
         """Allocate the step's id now (program order) and return the awaitable that resolves it."""
         if not isinstance(user_id, str) or not user_id:  # pyright: ignore[reportUnnecessaryIsInstance]
-            raise StepUsageError(f"a step id must be a non-empty string, got {user_id!r} (function {self.function_id!r})")
+            raise StepUsageError(
+                f"a step id must be a non-empty string, got {user_id!r} (function {self.function_id!r})"
+            )
         running = _running_step.get()
         if running is not None:
             raise NestedStepError(

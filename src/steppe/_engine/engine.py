@@ -6,7 +6,7 @@ import asyncio
 import dataclasses
 import logging
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,6 +35,8 @@ from steppe._engine.store import RunRecord, RunStatus, Store, WaitRecord
 __all__ = ["Engine", "RunResult"]
 
 _T = TypeVar("_T", default=Any)
+_A = TypeVar("_A")
+_R = TypeVar("_R")
 
 INVOKE_EVENT = "inngest/function.invoked"
 CRON_EVENT = "inngest/scheduled.timer"
@@ -81,6 +83,10 @@ class Engine:
 
     Flow control: the options in ``steppe._engine.flow_control.ENFORCED`` are enforced; entering logs a warning for
     each other option a function sets.
+
+    Faults of the engine itself never reach a function's code (see ``steppe._engine.faults``): a failing database
+    pauses the run, retried with backoff until it works again; any other fault is retried 5 times in all, then the
+    run fails with ``EngineError``. Public calls raise ``EngineError`` naming the cause.
     """
 
     def __init__(
@@ -350,17 +356,46 @@ class Engine:
         """Sleep until the group's earliest held start is due, release it, repeat until nothing is held."""
         try:
             # Re-read each time: a debounce may have pushed the due time back while this slept.
-            while (due := self._store.pending_due(group.function_id, group.kind, group.key)) is not None:
+            what = f"held starts of {group.function_id!r}"
+            while (due := await self._through_storage_faults(what, self._pending_due, group)) is not None:
                 await self._clock.sleep_until(due)
-                accepted = Accepted()
-                now = self._clock.now()
-                with self._store.transaction():
-                    released = self._queues.release(group, self._store, now)
-                    self._create_runs(group.function_id, released, accepted, now)
-                accepted.held = [other for other in accepted.held if other != group]  # this loop keeps watching it
+                accepted = await self._through_storage_faults(what, self._release, group)
                 self._after_accept(accepted)
         finally:
             self._releases.pop(group, None)
+
+    def _pending_due(self, group: HeldGroup) -> datetime | None:
+        return self._store.pending_due(group.function_id, group.kind, group.key)
+
+    def _release(self, group: HeldGroup) -> Accepted:
+        accepted = Accepted()
+        now = self._clock.now()
+        with self._store.transaction():
+            released = self._queues.release(group, self._store, now)
+            self._create_runs(group.function_id, released, accepted, now)
+        accepted.held = [other for other in accepted.held if other != group]  # the caller keeps watching it
+        return accepted
+
+    async def _through_storage_faults(self, what: str, action: Callable[[_A], _R], argument: _A) -> _R:
+        """``action(argument)``, retried with the fault backoff while the database fails under it (the engine's
+        own background work: held starts, crons, deadlines; a run's faults are handled in ``_drive_through_faults``)."""
+        faults = 0
+        while True:
+            try:
+                return action(argument)
+            except Exception as error:
+                if not is_storage_fault(error):
+                    raise
+                faults += 1
+                delay = _fault_delay(faults)
+                (logger.warning if faults == 1 else logger.debug)(
+                    "steppe: %s paused: the engine's storage failed (%s: %s); retrying in %.2fs",
+                    what,
+                    type(error).__name__,
+                    error,
+                    delay,
+                )
+                await asyncio.sleep(delay)
 
     # -- running ---------------------------------------------------------------------------------
 
@@ -394,7 +429,9 @@ class Engine:
                 cause = error
             else:
                 if storage_faults:
-                    logger.info("steppe: run %s ended after its storage recovered (paused %d times)", run_id, storage_faults)
+                    logger.info(
+                        "steppe: run %s ended after its storage recovered (paused %d times)", run_id, storage_faults
+                    )
                 return
             if is_storage_fault(cause):
                 storage_faults += 1
@@ -439,7 +476,7 @@ class Engine:
                 if run is not None and run.status == "running":
                     self._finish(run, Failed(error, retriable=False))
                 return
-            except Exception:  # noqa: BLE001 - logged, and tried again: the run must not stay "running"
+            except Exception:
                 tries += 1
                 delay = _fault_delay(tries)
                 logger.exception("steppe: run %s: its failure could not be stored; retrying in %.2fs", run_id, delay)
@@ -482,7 +519,8 @@ class Engine:
     async def _expire(self, run: RunRecord, deadline: datetime) -> None:
         await self._clock.sleep_until(deadline)
         message = f"run of function {run.function_id!r} did not finish within its timeouts.finish"
-        self._cancel_run(RunCancelled(run.id, ErrorInfo("FunctionTimeoutError", message)))
+        cancel = RunCancelled(run.id, ErrorInfo("FunctionTimeoutError", message))
+        await self._through_storage_faults(f"the deadline of run {run.id}", self._cancel_run, cancel)
 
     async def _drive_attempts(self, run_id: str) -> None:
         run = self._store.load_run(run_id)
@@ -574,9 +612,13 @@ class Engine:
                 name=CRON_EVENT, data={"cron": trigger.cron}, id=new_event_id(), ts=int(fire_at.timestamp() * 1000)
             )
             run_id = _new_run_id()
-            with self._store.transaction():
-                self._store.insert_event(event.id, event.name, event.model_dump(mode="json"), self._clock.now())
-                self._store.create_run(run_id, function.id, [event.id], self._clock.now())
+
+            def start(event: Event[Any], run_id: str = run_id) -> None:
+                with self._store.transaction():
+                    self._store.insert_event(event.id, event.name, event.model_dump(mode="json"), self._clock.now())
+                    self._store.create_run(run_id, function.id, [event.id], self._clock.now())
+
+            await self._through_storage_faults(f"the cron of {function.id!r}", start, event)
             self._schedule(run_id)
 
     class _RunHost:

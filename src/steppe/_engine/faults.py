@@ -45,7 +45,8 @@ def is_storage_fault(error: BaseException) -> bool:
     while cause is not None:
         if isinstance(cause, sqlite3.Error):
             return not isinstance(
-                cause, sqlite3.IntegrityError | sqlite3.ProgrammingError | sqlite3.InterfaceError | sqlite3.NotSupportedError
+                cause,
+                sqlite3.IntegrityError | sqlite3.ProgrammingError | sqlite3.InterfaceError | sqlite3.NotSupportedError,
             )
         cause = cause.__cause__
     return False
@@ -78,4 +79,6 @@ def engine_errors(what: str) -> Generator[None]:
     try:
         yield
     except sqlite3.Error as error:
-        raise EngineError(f"{ENGINE_FAULT_PREFIX}{what}: the database failed: {type(error).__name__}: {error}") from error
+        raise EngineError(
+            f"{ENGINE_FAULT_PREFIX}{what}: the database failed: {type(error).__name__}: {error}"
+        ) from error
