@@ -133,11 +133,13 @@ class Engine:
         self._open_queues = RunQueues(self._functions.values())
         self._open_flow.warn_unenforced(logger)
         self._open_store = Store.open(self._database)
-        for function_id, stored_kind, key in self._open_store.pending_groups():
+        with engine_errors("Engine start"):
+            pending, unfinished = self._open_store.pending_groups(), self._open_store.unfinished_runs()
+        for function_id, stored_kind, key in pending:
             kind = HOLD_KINDS.get(stored_kind)
             if function_id in self._functions and kind is not None:  # another app's held starts stay stored
                 self._watch(HeldGroup(function_id, kind, key))
-        for run_id, function_id in self._open_store.unfinished_runs():
+        for run_id, function_id in unfinished:
             if function_id in self._functions:
                 self._schedule(run_id)
             else:  # another app's (or a removed function's) run: left as stored, for an engine that has it
