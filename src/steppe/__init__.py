@@ -15,12 +15,14 @@ from steppe._core.calls import StepCall
 from steppe._core.context import Context
 from steppe._core.decorator import FunctionOptions
 from steppe._core.errors import (
+    EngineError,
     FunctionDefinitionError,
     NestedStepError,
     NonRetriableError,
     RetryAfterError,
     StepError,
     SteppeError,
+    StepUsageError,
 )
 from steppe._core.events import Event, EventType, TriggerCron, TriggerEvent
 from steppe._core.function import Function
@@ -55,6 +57,7 @@ __all__ = [
     "DatabaseError",
     "Debounce",
     "Engine",
+    "EngineError",
     "ErrorInfo",
     "Event",
     "EventType",
@@ -76,6 +79,7 @@ __all__ = [
     "StepCall",
     "StepError",
     "StepSync",
+    "StepUsageError",
     "SteppeError",
     "SyncGroup",
     "SystemClock",

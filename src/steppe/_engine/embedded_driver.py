@@ -26,6 +26,7 @@ from steppe._core.requests import (
     WaitForEventRequest,
 )
 from steppe._core.runtime import resolve_memo
+from steppe._engine.faults import EngineFault, is_engine_fault
 from steppe._engine.host import RunHost
 from steppe._engine.progress import StepFinished, StepStarted
 from steppe._engine.store import RunRecord, StepAttempts, WaitRecord
@@ -77,6 +78,12 @@ class EmbeddedDriver:
         except StepError:
             if self._replay_every_step:
                 raise Interrupt from None  # the replay raises it again, from the stored failure
+            raise
+        except Exception as error:
+            # The one place a failure of the engine's storage is kept out of the user's function (a step
+            # handler's own errors never get here: ``_run_step`` takes them). The engine pauses and retries the run.
+            if is_engine_fault(error):
+                raise EngineFault(error) from error
             raise
         if self._replay_every_step:
             # Suspend after every new step so the engine replays the function from storage: each result the
