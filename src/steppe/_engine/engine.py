@@ -446,7 +446,7 @@ class Engine:
                 retry_at = now + self._retry_policy.delay(run.attempt + 1, now=now, retry_after=outcome.retry_after)
                 self._store.schedule_run_retry(run.id, run.attempt + 1, retry_at)
                 if self._listeners:
-                    self._report(RunRetrying(run.id, function.id, run.attempt, outcome.error, retry_at))
+                    self._report(RunRetrying(run.id, function.id, run.attempt, now, outcome.error, retry_at))
                 reloaded = self._store.load_run(run.id)
                 assert reloaded is not None
                 run = reloaded

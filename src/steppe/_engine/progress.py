@@ -50,6 +50,7 @@ class RunRetrying:
     run_id: str
     function_id: str
     attempt: int
+    at: datetime
     error: ErrorInfo
     retry_at: datetime
 
