@@ -45,7 +45,7 @@ class RunLogFormatter(logging.Formatter):
             if isinstance(run_id, str)
             else record.name
         )
-        line = f"{self._printer.elapsed()} {where} {record.levelname.lower():7}{record.getMessage()}"
+        line = f"{self._printer.elapsed()} {where} {record.levelname.lower():<7} {record.getMessage()}"
         if record.exc_info:
             line += "\n" + self.formatException(record.exc_info)
         return line

@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, Literal
 
 import click
 
@@ -113,8 +113,8 @@ def _user_code(location: str) -> Generator[None]:
         where = _where(error.filename or location, error.lineno, error.text)
         raise click.ClickException(f"{where}: SyntaxError: {error.msg}") from None
     except Exception as error:
-        if _innermost_user_frame(error) is None and not isinstance(error, SteppeError):
-            raise  # raised inside steppe (or a library) and not a user-facing error: an engine fault
+        if _raised_in_steppe(error) and not isinstance(error, SteppeError):
+            raise  # not one of steppe's user-facing errors: an engine fault, shown with its traceback
         raise _user_error(error, location) from None
 
 
@@ -130,15 +130,23 @@ def _is_target_module(missing: str, location: str) -> bool:
 
 
 def _innermost_user_frame(error: BaseException) -> traceback.FrameSummary | None:
-    frames = [frame for frame in traceback.extract_tb(error.__traceback__) if _is_user_file(frame.filename)]
+    frames = [frame for frame in traceback.extract_tb(error.__traceback__) if _origin(frame) == "user"]
     return frames[-1] if frames else None
 
 
-def _is_user_file(filename: str) -> bool:
-    if filename.startswith("<"):  # <frozen importlib._bootstrap> and the like
-        return False
-    path = Path(filename).resolve()
-    return not path.is_relative_to(_STEPPE_DIR) and not any(path.is_relative_to(d) for d in _LIBRARY_DIRS)
+def _raised_in_steppe(error: BaseException) -> bool:
+    """Whether the innermost frame that is not a library's (through which the error passed) is steppe's."""
+    origins = [_origin(frame) for frame in traceback.extract_tb(error.__traceback__)]
+    return next((origin for origin in reversed(origins) if origin in ("steppe", "user")), "user") == "steppe"
+
+
+def _origin(frame: traceback.FrameSummary) -> Literal["steppe", "user", "library"]:
+    if frame.filename.startswith("<"):  # <frozen importlib._bootstrap> and the like
+        return "library"
+    path = Path(frame.filename).resolve()
+    if path.is_relative_to(_STEPPE_DIR):
+        return "steppe"
+    return "library" if any(path.is_relative_to(directory) for directory in _LIBRARY_DIRS) else "user"
 
 
 def _where(filename: str, line: int | None, source: str | None) -> str:
