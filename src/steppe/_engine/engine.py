@@ -27,7 +27,7 @@ from steppe._engine.clock import Clock, SystemClock
 from steppe._engine.embedded_driver import EmbeddedDriver
 from steppe._engine.faults import FAULT_BACKOFF, INTERNAL_FAULT_ATTEMPTS, EngineFault, engine_errors, is_storage_fault
 from steppe._engine.flow_control import FlowControl, RunCancelled
-from steppe._engine.progress import ProgressListener, RunFinished, StepFinished, StepStarted
+from steppe._engine.progress import Progress, ProgressListener, RunFinished, RunRetrying, RunStarted, StepProgress
 from steppe._engine.queues import HOLD_KINDS, HeldGroup, Release, RunQueues
 from steppe._engine.retry import RetryPolicy
 from steppe._engine.store import RunRecord, RunStatus, Store, WaitRecord
@@ -318,7 +318,7 @@ class Engine:
 
     # -- what the driver asks of the engine (through ``_RunHost``) ----------------------------------
 
-    def _report(self, progress: StepStarted | StepFinished | RunFinished) -> None:
+    def _report(self, progress: Progress) -> None:
         for listener in self._listeners:
             listener(progress)
 
@@ -534,6 +534,8 @@ class Engine:
             self._deadlines[run.id] = asyncio.create_task(self._expire(run, deadline), name=f"steppe-deadline-{run.id}")
         raw_events = self._store.load_events(run.event_ids)
         gates, claims = self._flow.gates, self._flow.claims(function.id, raw_events[0])
+        if self._listeners:
+            self._report(RunStarted(run.id, function.id, run.attempt, run.parent_run_id))
         while True:
             if run.retry_at is not None:
                 await self._clock.sleep_until(run.retry_at)
@@ -553,6 +555,8 @@ class Engine:
                 now = self._clock.now()
                 retry_at = now + self._retry_policy.delay(run.attempt + 1, now=now, retry_after=outcome.retry_after)
                 self._store.schedule_run_retry(run.id, run.attempt + 1, retry_at)
+                if self._listeners:
+                    self._report(RunRetrying(run.id, function.id, run.attempt, now, outcome.error, retry_at))
                 reloaded = self._store.load_run(run.id)
                 assert reloaded is not None
                 run = reloaded
@@ -645,7 +649,7 @@ class Engine:
         def reporting(self) -> bool:
             return bool(self._engine._listeners)
 
-        def report(self, progress: StepStarted | StepFinished) -> None:
+        def report(self, progress: StepProgress) -> None:
             self._engine._report(progress)
 
         def expect_resolution(self, run_id: str, step: str) -> asyncio.Future[Memo]:
