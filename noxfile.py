@@ -144,8 +144,9 @@ def typing_matrix(session: nox.Session) -> None:
 
 
 def _timings_file(session: nox.Session) -> str:
-    """Check times are machine noise: they go under .nox/ (git-ignored), never into the tracked matrix."""
-    return str(Path(session.create_tmp()) / "typing-matrix-timings.json")
+    """Check times are machine noise: they go into the session's venv under .nox/ (git-ignored), never into the
+    tracked matrix. Not session.create_tmp(): it sets TMPDIR, and pyrefly skips a suite copied under .nox/."""
+    return str(Path(session.bin).parent / "typing-matrix-timings.json")
 
 
 @nox.session(python=PYTHON)
