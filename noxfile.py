@@ -74,24 +74,25 @@ def generated(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def pyright(session: nox.Session) -> None:
-    """pyright strict on the package, its users (examples, tests, tools), then the assert_type suite."""
+    """pyright strict on the package and its users (examples, tools, tests), and the assert_type suite."""
     # Editable: the .pth puts stubs/ on the path, so code outside src/steppe sees the step stub (pyproject.toml).
     session.install("-e", *FULL_PACKAGE, *TEST_DEPS, PYRIGHT)
-    session.run("pyright", "src/steppe", "examples", "tests", "tools")
+    session.run("pyright", "src/steppe", "examples", "tools")
     session.run("pyright", "-p", "typing_tests/pyrightconfig.json")
+    session.run("pyright", "tests")
 
 
 @nox.session(python=PYTHON)
 def mypy(session: nox.Session) -> None:
-    """mypy strict on the package, then on its users (examples, tests, tools), typing_tests/, and the gap cases."""
+    """mypy strict on the package, its users (examples, tools, tests), typing_tests/, and the recorded gaps."""
     # pytest-asyncio too: the project's pytest config names its options, and warnings are errors.
     session.install("-e", *FULL_PACKAGE, *TEST_DEPS, MYPY, PYTEST_MYPY_PLUGINS)
     session.run("mypy", "src/steppe")
-    # A run apart: code checked together with src/steppe would read step.py instead of its stub.
-    session.run("mypy", "examples", "tests")
-    session.run("mypy", "tools")  # scripts importing each other by their file names
+    # Runs apart from src/steppe: code checked in the same run as step.py would read it instead of its stub.
+    session.run("mypy", "examples", "tools")
     session.run("mypy", "--config-file", "typing_tests/mypy.ini", "typing_tests")
     session.run("pytest", "-p", "no:cacheprovider", "typing_tests/mypy_cases", "--mypy-ini-file=typing_tests/mypy.ini")
+    session.run("mypy", "tests")
 
 
 @nox.session(python=PYTHON)

@@ -18,7 +18,7 @@ one warning at start and runs without it (see docs/serving.md). It refuses a fun
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
@@ -48,7 +48,7 @@ Period = Annotated[timedelta, AfterValidator(_at_least_one_second)]
 
 
 class _Option(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+    model_config: ClassVar[ConfigDict] = ConfigDict(frozen=True, extra="forbid", strict=True)
 
 
 class Concurrency(_Option):

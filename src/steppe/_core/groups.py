@@ -20,13 +20,19 @@ _Ts = TypeVarTuple("_Ts")
 # the groups type-check the same against the runtime ``step.py`` and against its stub (pyright reads the stub
 # even while it checks the package's own source, and the stub's ``Step`` is another class).
 class _Parallel(Protocol):
+    """``Step`` as a ``Group`` uses it."""
+
     def parallel(
-        self, callables: tuple[Callable[[], Awaitable[Any]], ...], /, *, mode: ParallelMode = ...
+        self, callables: tuple[Callable[[], Awaitable[Any]], ...], /, *, mode: ParallelMode = "wait"
     ) -> StepCall[tuple[Any, ...]]: ...
 
 
 class _SyncParallel(Protocol):
-    def parallel(self, callables: tuple[Callable[[], Any], ...], /, *, mode: ParallelMode = ...) -> tuple[Any, ...]: ...
+    """``StepSync`` as a ``SyncGroup`` uses it."""
+
+    def parallel(
+        self, callables: tuple[Callable[[], Any], ...], /, *, mode: ParallelMode = "wait"
+    ) -> tuple[Any, ...]: ...
 
 
 class Group(Generic[Unpack[_Ts]]):
@@ -40,9 +46,11 @@ class Group(Generic[Unpack[_Ts]]):
         self._callables = callables
 
     def add(self, callable: Callable[[], Awaitable[_T]], /) -> Group[Unpack[_Ts], _T]:
+        """A new group with ``callable`` appended; its result type is appended to the tuple's."""
         return Group(self._step, (*self._callables, callable))
 
     def parallel(self, *, mode: ParallelMode = "wait") -> StepCall[tuple[Unpack[_Ts]]]:
+        """``step.parallel`` of the group's callables: the results in the order they were added."""
         return cast("StepCall[tuple[Unpack[_Ts]]]", self._step.parallel(self._callables, mode=mode))
 
 
@@ -54,7 +62,9 @@ class SyncGroup(Generic[Unpack[_Ts]]):
         self._callables = callables
 
     def add(self, callable: Callable[[], _T], /) -> SyncGroup[Unpack[_Ts], _T]:
+        """A new group with ``callable`` appended; its result type is appended to the tuple's."""
         return SyncGroup(self._step, (*self._callables, callable))
 
     def parallel(self, *, mode: ParallelMode = "wait") -> tuple[Unpack[_Ts]]:
+        """``step.parallel`` of the group's callables: the results in the order they were added."""
         return cast("tuple[Unpack[_Ts]]", self._step.parallel(self._callables, mode=mode))

@@ -107,7 +107,7 @@ class Engine:
             self._functions[function.id] = function
         self.database = database
         self.clock: Clock = clock or SystemClock()
-        self.retry_policy = retry_policy or RetryPolicy()
+        self.retry_policy: RetryPolicy = retry_policy or RetryPolicy()
         self._listeners = list(listeners)
         if replay not in ("on_restart", "every_step"):
             raise ValueError(f"Engine: replay must be 'on_restart' or 'every_step', got {replay!r}")

@@ -18,7 +18,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any, Final, Literal, TypeAlias, cast
+from typing import Annotated, Any, ClassVar, Final, Literal, TypeAlias, cast
 
 from pydantic import (
     BaseModel,
@@ -99,7 +99,7 @@ def _wire_name(json_name: str) -> Any:
 class WireModel(BaseModel):
     """Base of every protocol body: strict known types, unknown keys kept, exact JSON names."""
 
-    model_config = ConfigDict(
+    model_config: ClassVar[ConfigDict] = ConfigDict(
         strict=True,
         extra="allow",
         frozen=True,
