@@ -42,10 +42,16 @@ async def test_history_of_a_run_with_retries_parallel_steps_and_a_wait(make_engi
 
     @client.create_function(fn_id="hist", trigger=steppe.TriggerEvent(event="go"), retries=2)
     async def hist(ctx: steppe.Context, step: steppe.Step) -> int:
-        a, b = await step.parallel((lambda: step.run("a", lambda: 1), lambda: step.run("b", lambda: 2)))
+        async def one() -> int:
+            return 1
+
+        async def two() -> int:
+            return 2
+
+        a, b = await step.parallel((lambda: step.run("a", one), lambda: step.run("b", two)))
         value = await step.run("flaky", flaky)
         await step.wait_for_event("ok", event="ok", timeout=timedelta(hours=1))
-        return a + b + value
+        return int(a + b + value)
 
     engine = await make_engine(client, clock=clock)
     [run_id] = await engine.send(steppe.Event(name="go", data={"n": 1}))
