@@ -231,6 +231,6 @@ def test_the_embedded_driver_depends_on_the_run_host_not_on_the_engine() -> None
 
 def test_the_engines_public_members_are_what_users_call() -> None:
     public = {name for name in vars(steppe.Engine) if not name.startswith("_")}
-    assert public == {"send", "wait", "result"}
+    assert public == {"send", "wait", "result", "apply_commands"}
     engine = steppe.Engine(steppe.Client("surface"))
     assert {name for name in vars(engine) if not name.startswith("_")} == set()

@@ -12,6 +12,7 @@ import pytest
 
 PUBLIC_NAMES: dict[str, list[str]] = {
     "steppe": [
+        "AttemptInfo",
         "BatchEvents",
         "Cancel",
         "Client",
@@ -36,10 +37,16 @@ PUBLIC_NAMES: dict[str, list[str]] = {
         "RateLimit",
         "RetryAfterError",
         "RetryPolicy",
+        "RunDetail",
+        "RunNotFoundError",
         "RunResult",
+        "RunStatus",
+        "RunSummary",
+        "Runs",
         "Singleton",
         "Step",
         "StepCall",
+        "StepInfo",
         "StepError",
         "StepSync",
         "SteppeError",

@@ -19,6 +19,7 @@ from steppe._core.errors import (
     NestedStepError,
     NonRetriableError,
     RetryAfterError,
+    RunNotFoundError,
     StepError,
     SteppeError,
 )
@@ -44,8 +45,10 @@ if TYPE_CHECKING:
     from steppe._engine.database import DatabaseError
     from steppe._engine.engine import Engine, RunResult
     from steppe._engine.retry import RetryPolicy
+    from steppe._operate.runs import AttemptInfo, RunDetail, Runs, RunStatus, RunSummary, StepInfo
 
 __all__ = [
+    "AttemptInfo",
     "BatchEvents",
     "Cancel",
     "Client",
@@ -70,11 +73,17 @@ __all__ = [
     "RateLimit",
     "RetryAfterError",
     "RetryPolicy",
+    "RunDetail",
+    "RunNotFoundError",
     "RunResult",
+    "RunStatus",
+    "RunSummary",
+    "Runs",
     "Singleton",
     "Step",
     "StepCall",
     "StepError",
+    "StepInfo",
     "StepSync",
     "SteppeError",
     "SyncGroup",
@@ -96,6 +105,12 @@ _ENGINE_NAMES = {
     "Engine": "steppe._engine.engine",
     "RunResult": "steppe._engine.engine",
     "RetryPolicy": "steppe._engine.retry",
+    "Runs": "steppe._operate.runs",
+    "RunSummary": "steppe._operate.runs",
+    "RunDetail": "steppe._operate.runs",
+    "RunStatus": "steppe._operate.runs",
+    "StepInfo": "steppe._operate.runs",
+    "AttemptInfo": "steppe._operate.runs",
 }
 
 

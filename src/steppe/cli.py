@@ -124,3 +124,12 @@ async def _run(
                 f"run {result.run_id} {result.status}: {error.name}: {error.message}" if error else result.status
             )
         return function.output_codec.dump(result.output)
+
+
+def _register_operating_commands() -> None:
+    from steppe._operate.cli import register
+
+    register(main)
+
+
+_register_operating_commands()

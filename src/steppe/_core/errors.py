@@ -10,6 +10,7 @@ __all__ = [
     "NestedStepError",
     "NonRetriableError",
     "RetryAfterError",
+    "RunNotFoundError",
     "StepError",
     "SteppeError",
 ]
@@ -17,6 +18,18 @@ __all__ = [
 
 class SteppeError(Exception):
     """Base class of the errors steppe itself raises."""
+
+
+class RunNotFoundError(SteppeError, KeyError):
+    """No run with this id in the database (from ``Engine.result``/``Engine.wait`` and ``steppe.Runs``)."""
+
+    def __init__(self, run_id: str, database: str) -> None:
+        super().__init__(f"no run with id {run_id!r} in {database}")
+        self.run_id = run_id
+        self.database = database
+
+    def __str__(self) -> str:  # KeyError's own str() would quote the message
+        return str(self.args[0])
 
 
 class FunctionDefinitionError(SteppeError, ValueError):

@@ -28,7 +28,7 @@ from steppe._core.requests import (
 from steppe._core.runtime import resolve_memo
 from steppe._engine.host import RunHost
 from steppe._engine.progress import StepFinished, StepStarted
-from steppe._engine.store import RunRecord, StepAttempts, WaitRecord
+from steppe._engine.store import RunRecord, StepAttempts, StepKind, WaitRecord
 
 __all__ = ["EmbeddedDriver"]
 
@@ -102,7 +102,8 @@ class EmbeddedDriver:
         stubbed, stub = self._stub(request.id)
         if stubbed and isinstance(request, WaitForEventRequest | InvokeRequest):
             codec = request.codec if isinstance(request, WaitForEventRequest) else request.function.output_codec
-            self._store_memo(request.id, MemoData(codec.dump(stub)))
+            kind: StepKind = "wait" if isinstance(request, WaitForEventRequest) else "invoke"
+            self._store_memo(request.id, MemoData(codec.dump(stub)), kind=kind)
             return stub
         match request:
             case RunRequest():
@@ -117,19 +118,39 @@ class EmbeddedDriver:
             case SendEventRequest():
                 return self._send_event(request)
 
-    def _store_memo(self, step_id: StepId, memo: Memo) -> None:
-        self._host.store.save_memo(self._run.id, step_id.hashed, step_id.deduplicated, memo, self._host.clock.now())
+    def _store_memo(
+        self,
+        step_id: StepId,
+        memo: Memo,
+        *,
+        kind: StepKind,
+        started_at: datetime | None = None,
+        parallel: str | None = None,
+    ) -> None:
+        now = self._host.clock.now()
+        self._host.store.save_memo(
+            self._run.id,
+            step_id.hashed,
+            step_id.deduplicated,
+            memo,
+            now,
+            kind=kind,
+            started_at=started_at or now,
+            parallel=parallel,
+        )
         self._memos[step_id.hashed] = memo
 
     async def _run_step(self, request: RunRequest) -> object:
         host, step = self._host, request.id
         state = self._retrying.get(step.hashed, _FIRST_ATTEMPT)
         attempt = state.attempts
+        mode = request.parallel
         if state.retry_at is not None:
             await host.clock.sleep_until(state.retry_at)
         while True:
             async with self._step_slot():  # reported as started once it holds its concurrency slot
                 started = time.monotonic()
+                started_at = self._record_attempt_start(request, attempt)
                 self._report_start(request, attempt, started)
                 try:
                     value = await self._execute(request)
@@ -137,20 +158,42 @@ class EmbeddedDriver:
                 except Exception as error:  # noqa: BLE001 - a step's own failure is retried (or not) below
                     failed = classify_failure(error)
                 else:
-                    self._store_memo(step, MemoJson(output))
+                    with host.store.transaction():
+                        self._store_memo(step, MemoJson(output), kind="run", started_at=started_at, parallel=mode)
+                        host.store.record_attempt_end(self._run.id, step.hashed, attempt, host.clock.now())
                     self._report_end(request, attempt, started, None, None)
                     return value
             attempt += 1
             now = host.clock.now()
             failure = failed.error
             if not failed.retriable or attempt >= self._max_attempts:
-                self._store_memo(step, MemoError(failure))
+                with host.store.transaction():
+                    self._store_memo(step, MemoError(failure), kind="run", started_at=started_at, parallel=mode)
+                    host.store.record_attempt_end(self._run.id, step.hashed, attempt - 1, now, error=failure)
                 self._report_end(request, attempt - 1, started, failure, None)
                 raise StepError(step.user_id, failure.name, failure.message, failure.stack)
             retry_at = now + host.retry_policy.delay(attempt, now=now, retry_after=failed.retry_after)
-            host.store.record_step_retry(self._run.id, step.hashed, step.deduplicated, attempt, retry_at, failure)
+            with host.store.transaction():
+                host.store.record_step_retry(
+                    self._run.id,
+                    step.hashed,
+                    step.deduplicated,
+                    attempt,
+                    retry_at,
+                    failure,
+                    kind="run",
+                    started_at=started_at,
+                    parallel=mode,
+                )
+                host.store.record_attempt_end(self._run.id, step.hashed, attempt - 1, now, error=failure)
             self._report_end(request, attempt - 1, started, failure, retry_at)
             await host.clock.sleep_until(retry_at)
+
+    def _record_attempt_start(self, request: RunRequest, attempt: int) -> datetime:
+        """Run history: the attempt began (its end is stored with the step's result or retry)."""
+        now = self._host.clock.now()
+        self._host.store.record_attempt_start(self._run.id, request.id.hashed, request.id.deduplicated, attempt, now)
+        return now
 
     def _report_start(self, request: RunRequest, attempt: int, started: float) -> None:
         host = self._host
@@ -185,7 +228,7 @@ class EmbeddedDriver:
         if wait is None:
             wake_at = request.until if request.until is not None else host.clock.now() + (request.duration or _ZERO)
             wait = WaitRecord(kind="sleep", wake_at=wake_at, event_name=None, expression=None, child_run_id=None)
-            host.store.insert_wait(self._run.id, step.hashed, step.deduplicated, wait)
+            host.store.insert_wait(self._run.id, step.hashed, step.deduplicated, wait, now=host.clock.now())
         assert wait.wake_at is not None
         await host.clock.sleep_until(wait.wake_at)
         host.store.resolve_wait(self._run.id, step.hashed, MemoData(None), host.clock.now())
@@ -202,7 +245,7 @@ class EmbeddedDriver:
                 expression=request.if_exp,
                 child_run_id=None,
             )
-            host.store.insert_wait(self._run.id, step.hashed, step.deduplicated, wait)
+            host.store.insert_wait(self._run.id, step.hashed, step.deduplicated, wait, now=host.clock.now())
         memo = await self._resolution(step, wait, on_timeout=MemoData(None))
         return resolve_memo(step, memo, request.codec)
 

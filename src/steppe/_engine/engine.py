@@ -6,16 +6,17 @@ import asyncio
 import dataclasses
 import logging
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Final, Generic, Literal, Self
 
+from pydantic import ValidationError
 from typing_extensions import TypeVar
 
-from steppe._core.errors import SteppeError
+from steppe._core.errors import RunNotFoundError, SteppeError
 from steppe._core.events import Event, TriggerCron, TriggerEvent, event_list, new_event_id
 from steppe._core.execute import Completed, Failed, Suspended, run_attempt
 from steppe._core.expressions import compile_expression
@@ -31,7 +32,7 @@ from steppe._engine.queues import HOLD_KINDS, HeldGroup, Release, RunQueues
 from steppe._engine.retry import RetryPolicy
 from steppe._engine.store import RunRecord, RunStatus, Store, WaitRecord
 
-__all__ = ["Engine", "RunResult"]
+__all__ = ["Engine", "RunResult", "triggered_functions"]
 
 _T = TypeVar("_T", default=Any)
 
@@ -126,6 +127,10 @@ class Engine:
         self._open_queues = RunQueues(self._functions.values())
         self._open_flow.warn_unenforced(logger)
         self._open_store = Store.open(self._database)
+        self._open_store.register_functions(  # for listings by the id a function was declared with
+            (function.id, function.local_id, function.id.removesuffix(f"-{function.local_id}"))
+            for function in self._functions.values()
+        )
         for function_id, stored_kind, key in self._open_store.pending_groups():
             kind = HOLD_KINDS.get(stored_kind)
             if function_id in self._functions and kind is not None:  # another app's held starts stay stored
@@ -196,7 +201,7 @@ class Engine:
         """Wait until the run has finished (``timeout`` in real seconds) and return how it ended."""
         record = self._store.load_run(run_id)
         if record is None:
-            raise KeyError(f"no run with id {run_id!r}")
+            raise RunNotFoundError(run_id, self._store.path)
         if record.status == "running":
             done = self._finished.setdefault(run_id, asyncio.get_running_loop().create_future())
             await asyncio.wait_for(asyncio.shield(done), timeout)
@@ -208,7 +213,7 @@ class Engine:
         """How the run stands now, without waiting."""
         record = self._store.load_run(run_id)
         if record is None:
-            raise KeyError(f"no run with id {run_id!r}")
+            raise RunNotFoundError(run_id, self._store.path)
         return self._result(record)
 
     def _result(self, record: RunRecord) -> RunResult[Any]:
@@ -269,20 +274,7 @@ class Engine:
             self._match_waits(payload)
 
     def _triggered(self, event: Event[Any], payload: dict[str, Any]) -> list[Function[Any, Any]]:
-        matched: list[Function[Any, Any]] = []
-        for function in self._functions.values():
-            for trigger in function.triggers:
-                if not isinstance(trigger, TriggerEvent) or trigger.event != event.name:
-                    continue
-                if trigger.expression is not None and not compile_expression(trigger.expression).matches(
-                    event=payload, incoming=payload
-                ):
-                    continue
-                if function.event_type is not None:
-                    function.event_type.validate(event)  # raises ValidationError before anything is stored
-                matched.append(function)
-                break
-        return matched
+        return triggered_functions(self._functions.values(), event, payload)
 
     def _match_waits(self, incoming: dict[str, Any]) -> None:
         for run_id, step, expression in self._store.event_waits(incoming["name"]):
@@ -328,7 +320,7 @@ class Engine:
                 parent_run_id=parent_run_id,
                 parent_step=step.hashed,
             )
-            self._store.insert_wait(parent_run_id, step.hashed, step.deduplicated, wait)
+            self._store.insert_wait(parent_run_id, step.hashed, step.deduplicated, wait, now=self._clock.now())
         self._schedule(wait.child_run_id)
         return wait
 
@@ -418,6 +410,8 @@ class Engine:
         run = self._store.load_run(run_id)
         if run is None or run.status != "running":
             return
+        if run.started_at is None:
+            self._store.record_run_started(run.id, self._clock.now())
         function = self._functions[run.function_id]  # only runs of this engine's functions are scheduled
         deadline = self._flow.finish_deadline(function.id, run.created_at)
         if deadline is not None:
@@ -507,6 +501,37 @@ class Engine:
                 self._store.create_run(run_id, function.id, [event.id], self._clock.now())
             self._schedule(run_id)
 
+    # -- commands from other processes (steppe send, runs cancel / rerun, steppe.Runs) ----------------
+
+    def apply_commands(self) -> int:
+        """Apply the commands other processes left in the database: accept their events, stop the runs they
+        cancelled, start the runs they created. Each is applied and removed in one transaction; returns how many."""
+        applied = 0
+        while True:
+            accepted = Accepted()
+            with self._store.transaction():
+                command = self._store.take_command()
+                if command is None:
+                    return applied
+                run_id = command.payload.get("run_id") if command.kind != "event" else None
+                if command.kind == "event":
+                    try:
+                        accepted = self._accept_events([Event[Any].model_validate(command.payload)])
+                    except (ValidationError, SteppeError) as error:  # the sender's mistake: dropped, and said so
+                        logger.error("steppe: event %r from another process was refused: %s", command.payload, error)
+            applied += 1
+            self._after_accept(accepted)
+            if not isinstance(run_id, str):
+                continue
+            run = self._store.load_run(run_id)
+            if run is None or run.function_id not in self._functions:
+                continue
+            if command.kind == "cancelled" and run.status == "cancelled":
+                assert run.error is not None
+                self._stop_cancelled(RunCancelled(run.id, run.error))
+            elif command.kind == "created" and run.status == "running":
+                self._schedule(run.id)
+
     class _RunHost:
         """The engine as its runs' drivers see it: implements ``RunHost`` on the engine's own state."""
 
@@ -555,9 +580,31 @@ class Engine:
             with engine._store.transaction():
                 accepted = engine._accept_events(events)
                 memo = MemoData(list[Any](accepted.event_ids))
-                engine._store.save_memo(run_id, step.hashed, step.deduplicated, memo, engine._clock.now())
+                now = engine._clock.now()
+                engine._store.save_memo(run_id, step.hashed, step.deduplicated, memo, now, kind="send", started_at=now)
             engine._after_accept(accepted)
             return accepted.event_ids
+
+
+def triggered_functions(
+    functions: Iterable[Function[Any, Any]], event: Event[Any], payload: dict[str, Any]
+) -> list[Function[Any, Any]]:
+    """The functions ``event`` (dumped as ``payload``) starts; raises ValidationError if it does not fit the event
+    type of one of them."""
+    matched: list[Function[Any, Any]] = []
+    for function in functions:
+        for trigger in function.triggers:
+            if not isinstance(trigger, TriggerEvent) or trigger.event != event.name:
+                continue
+            if trigger.expression is not None and not compile_expression(trigger.expression).matches(
+                event=payload, incoming=payload
+            ):
+                continue
+            if function.event_type is not None:
+                function.event_type.validate(event)  # raises ValidationError before anything is stored
+            matched.append(function)
+            break
+    return matched
 
 
 _NOT_RUNNING: Final = "the engine is not running: use it as `async with Engine(...) as engine:`"

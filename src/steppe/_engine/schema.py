@@ -120,6 +120,26 @@ CREATE INDEX runs_by_function ON runs (function_id, created_at, id);
 """
 
 
+# Operations from other processes: commands an engine picks up by polling (events to accept, runs cancelled or
+# created elsewhere to stop or start), each applied and deleted in one transaction; the functions an engine
+# drives (their ids as declared, for listings); steps started inside ``step.parallel``.
+_OPERATIONS = """
+CREATE TABLE inbox (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    created_at REAL NOT NULL
+);
+CREATE TABLE functions (
+    id TEXT PRIMARY KEY,
+    local_id TEXT NOT NULL,
+    app_id TEXT NOT NULL
+);
+ALTER TABLE steps ADD COLUMN parallel TEXT;
+CREATE INDEX runs_by_parent ON runs (parent_run_id) WHERE parent_run_id IS NOT NULL;
+"""
+
+
 def _execute_script(script: str) -> Callable[[sqlite3.Connection], None]:
     def run(connection: sqlite3.Connection) -> None:
         # Statement by statement: executescript would commit the enclosing transaction.
@@ -142,7 +162,11 @@ def _version_2(connection: sqlite3.Connection) -> None:
 
 
 # MIGRATIONS[n] takes a database from version n to n + 1.
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_execute_script(_VERSION_1), _version_2)
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
+    _execute_script(_VERSION_1),
+    _version_2,
+    _execute_script(_OPERATIONS),
+)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

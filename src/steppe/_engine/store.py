@@ -36,6 +36,8 @@ from steppe._engine.schema import SCHEMA_VERSION, check_version, migrate
 __all__ = [
     "AttemptRecord",
     "DatabaseError",
+    "InboxCommand",
+    "InboxKind",
     "PendingStart",
     "RunDetail",
     "RunRecord",
@@ -144,6 +146,8 @@ class StepRecord:
     ended_at: datetime | None
     retry_at: datetime | None
     error: ErrorInfo | None
+    output: str | None = None  # the stored JSON text of a completed step's result
+    parallel: str | None = None  # the ``step.parallel`` mode it was started in, if it was
 
 
 @dataclass(frozen=True, slots=True)
@@ -455,7 +459,9 @@ class Store:
         self, run_id: str, status: RunStatus, now: datetime, *, output: Any = None, error: ErrorInfo | None = None
     ) -> None:
         self._execute(
-            "UPDATE runs SET status = ?, output = ?, error = ?, ended_at = ?, retry_at = NULL WHERE id = ?",
+            # Only a running run: one cancelled meanwhile (from another process, say) stays cancelled.
+            "UPDATE runs SET status = ?, output = ?, error = ?, ended_at = ?, retry_at = NULL"
+            " WHERE id = ? AND status = 'running'",
             (status, json.dumps(output), None if error is None else _error_json(error), now.timestamp(), run_id),
         )
 
@@ -620,8 +626,10 @@ class Store:
         *,
         kind: StepKind | None = None,
         started_at: datetime | None = None,
+        parallel: str | None = None,
     ) -> None:
-        """Store a step's result; ``kind`` and ``started_at`` are kept from an earlier record when not given."""
+        """Store a step's result; ``kind``, ``started_at`` and ``parallel`` are kept from an earlier record when
+        not given."""
         status, data, error = "completed", None, None
         match memo:
             case MemoJson(text=text):
@@ -631,12 +639,13 @@ class Store:
             case MemoError(error=failure):
                 status, error = "failed", _error_json(failure)
         self._execute(
-            "INSERT INTO steps (run_id, step, user_id, status, data, error, ended_at, kind, started_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            "INSERT INTO steps (run_id, step, user_id, status, data, error, ended_at, kind, started_at, parallel)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
             " ON CONFLICT (run_id, step) DO UPDATE SET status = excluded.status, data = excluded.data,"
             " error = excluded.error, ended_at = excluded.ended_at, retry_at = NULL,"
-            " kind = coalesce(excluded.kind, kind), started_at = coalesce(started_at, excluded.started_at)",
-            (run_id, step, user_id, status, data, error, now.timestamp(), kind, _ts(started_at)),
+            " kind = coalesce(excluded.kind, kind), started_at = coalesce(started_at, excluded.started_at),"
+            " parallel = coalesce(excluded.parallel, parallel)",
+            (run_id, step, user_id, status, data, error, now.timestamp(), kind, _ts(started_at), parallel),
         )
 
     def record_step_retry(
@@ -650,14 +659,25 @@ class Store:
         *,
         kind: StepKind | None = None,
         started_at: datetime | None = None,
+        parallel: str | None = None,
     ) -> None:
         self._execute(
-            "INSERT INTO steps (run_id, step, user_id, status, error, attempts, retry_at, kind, started_at)"
-            " VALUES (?, ?, ?, 'retrying', ?, ?, ?, ?, ?)"
+            "INSERT INTO steps (run_id, step, user_id, status, error, attempts, retry_at, kind, started_at, parallel)"
+            " VALUES (?, ?, ?, 'retrying', ?, ?, ?, ?, ?, ?)"
             " ON CONFLICT (run_id, step) DO UPDATE SET attempts = excluded.attempts, retry_at = excluded.retry_at,"
             " error = excluded.error, kind = coalesce(excluded.kind, kind),"
-            " started_at = coalesce(started_at, excluded.started_at)",
-            (run_id, step, user_id, _error_json(error), attempts, retry_at.timestamp(), kind, _ts(started_at)),
+            " started_at = coalesce(started_at, excluded.started_at), parallel = coalesce(excluded.parallel, parallel)",
+            (
+                run_id,
+                step,
+                user_id,
+                _error_json(error),
+                attempts,
+                retry_at.timestamp(),
+                kind,
+                _ts(started_at),
+                parallel,
+            ),
         )
 
     # -- waits: sleeps, wait_for_event, invoke ----------------------------------------------------
@@ -746,7 +766,7 @@ class Store:
         self,
         *,
         status: RunStatus | None = None,
-        function_id: str | None = None,
+        function_id: str | Sequence[str] | None = None,
         limit: int = 100,
         before: str | None = None,
     ) -> list[RunSummary]:
@@ -754,14 +774,7 @@ class Store:
         after that run, so runs created in the same instant are neither skipped nor repeated."""
         if limit < 1:
             raise ValueError(f"list_runs: limit must be at least 1, got {limit}")
-        conditions: list[str] = []
-        parameters: list[Any] = []
-        if status is not None:
-            conditions.append("status = ?")
-            parameters.append(status)
-        if function_id is not None:
-            conditions.append("function_id = ?")
-            parameters.append(function_id)
+        conditions, parameters = _run_filter(status, function_id)
         if before is not None:
             cursor = self._one("SELECT created_at, id FROM runs WHERE id = ?", (before,))
             if cursor is None:
@@ -769,10 +782,11 @@ class Store:
             conditions.append("(created_at, id) < (?, ?)")
             parameters.extend(cursor)
         where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+        return self._summaries(f"{where} ORDER BY created_at DESC, id DESC LIMIT ?", [*parameters, limit])
+
+    def _summaries(self, clauses: str, parameters: Sequence[Any]) -> list[RunSummary]:
         rows = self._all(
-            "SELECT id, function_id, status, attempt, created_at, started_at, ended_at FROM runs"
-            f"{where} ORDER BY created_at DESC, id DESC LIMIT ?",
-            [*parameters, limit],
+            f"SELECT id, function_id, status, attempt, created_at, started_at, ended_at FROM runs{clauses}", parameters
         )
         return [
             RunSummary(
@@ -813,9 +827,12 @@ class Store:
                 ended_at=_dt(ended),
                 retry_at=_dt(retry_at),
                 error=_error_from(error),
+                output=data,
+                parallel=parallel,
             )
-            for step, user_id, kind, status, attempts, started, ended, retry_at, error in self._all(
-                "SELECT step, user_id, kind, status, attempts, started_at, ended_at, retry_at, error FROM steps"
+            for step, user_id, kind, status, attempts, started, ended, retry_at, error, data, parallel in self._all(
+                "SELECT step, user_id, kind, status, attempts, started_at, ended_at, retry_at, error, data, parallel"
+                " FROM steps"
                 " WHERE run_id = ? ORDER BY coalesce(started_at, ended_at, retry_at), rowid",
                 (run_id,),
             )
@@ -855,3 +872,89 @@ class Store:
             )
             for step, user_id, attempt, started, ended, error in rows
         ]
+
+    # -- operations from other processes: the inbox, the functions an engine drives -------------------
+
+    def post_command(self, kind: InboxKind, payload: dict[str, Any], now: datetime) -> int:
+        """Leave a command for the engine that drives this database (it polls for them); returns its number."""
+        row = self._one(
+            "INSERT INTO inbox (kind, payload, created_at) VALUES (?, ?, ?) RETURNING seq",
+            (kind, json.dumps(payload), now.timestamp()),
+        )
+        return int(row[0])
+
+    def take_command(self) -> InboxCommand | None:
+        """The oldest command not yet applied; call inside the transaction that applies it, which deletes it."""
+        row = self._one("DELETE FROM inbox WHERE seq = (SELECT min(seq) FROM inbox) RETURNING seq, kind, payload")
+        return None if row is None else InboxCommand(seq=row[0], kind=row[1], payload=json.loads(row[2]))
+
+    def has_commands(self) -> bool:
+        return self._one("SELECT 1 FROM inbox LIMIT 1") is not None
+
+    def register_functions(self, functions: Iterable[tuple[str, str, str]]) -> None:
+        """Record (id, id as declared, app id) of the functions an engine drives, for listings by declared id."""
+        with self.transaction():
+            for function_id, local_id, app_id in functions:
+                self._execute(
+                    "INSERT INTO functions (id, local_id, app_id) VALUES (?, ?, ?)"
+                    " ON CONFLICT (id) DO UPDATE SET local_id = excluded.local_id, app_id = excluded.app_id",
+                    (function_id, local_id, app_id),
+                )
+
+    def declared_ids(self) -> dict[str, str]:
+        """Function id -> its id as declared, for every function an engine registered here."""
+        return dict(self._all("SELECT id, local_id FROM functions"))
+
+    def count_runs(self, *, status: RunStatus | None = None, function_id: str | Sequence[str] | None = None) -> int:
+        conditions, parameters = _run_filter(status, function_id)
+        where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+        return int(self._one(f"SELECT count(*) FROM runs{where}", parameters)[0])
+
+    def child_runs(self, run_id: str) -> list[tuple[str, str | None]]:
+        """(run id, hashed id of the invoking step) of each run this run invoked, oldest first."""
+        return self._all("SELECT id, parent_step FROM runs WHERE parent_run_id = ? ORDER BY created_at, id", (run_id,))
+
+    def runs_of_event(self, event_id: str) -> list[RunSummary]:
+        """The runs an event started (or joined, in a batch), newest first."""
+        return self._summaries(
+            " WHERE EXISTS (SELECT 1 FROM json_each(runs.event_ids) WHERE value = ?) ORDER BY created_at DESC, id DESC",
+            (event_id,),
+        )
+
+    def copy_steps(self, from_run: str, to_run: str, steps: Iterable[str]) -> None:
+        """Copy stored step results (by hashed id) from one run to another, as a rerun that skips them."""
+        for step in steps:
+            self._execute(
+                "INSERT INTO steps (run_id, step, user_id, status, data, error, attempts, retry_at, ended_at, kind,"
+                " started_at, parallel) SELECT ?, step, user_id, status, data, error, attempts, NULL, ended_at, kind,"
+                " started_at, parallel FROM steps WHERE run_id = ? AND step = ? AND status != 'retrying'",
+                (to_run, from_run, step),
+            )
+
+
+InboxKind = Literal["event", "cancelled", "created"]
+
+
+@dataclass(frozen=True, slots=True)
+class InboxCommand:
+    """A command another process left for the engine: an event to accept (``payload`` the event), or a run it
+    cancelled or created in the database (``payload`` ``{"run_id": ...}``) for the engine to stop or start."""
+
+    seq: int
+    kind: InboxKind
+    payload: dict[str, Any]
+
+
+def _run_filter(status: RunStatus | None, function_id: str | Sequence[str] | None) -> tuple[list[str], list[Any]]:
+    conditions: list[str] = []
+    parameters: list[Any] = []
+    if status is not None:
+        conditions.append("status = ?")
+        parameters.append(status)
+    if isinstance(function_id, str):
+        conditions.append("function_id = ?")
+        parameters.append(function_id)
+    elif function_id is not None:
+        conditions.append(f"function_id IN ({', '.join('?' for _ in function_id)})")
+        parameters.extend(function_id)
+    return conditions, parameters
