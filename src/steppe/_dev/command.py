@@ -57,9 +57,12 @@ def dev(app_target: str, database: str | None, port: int) -> None:
     except OSError as error:
         raise click.ClickException(f"cannot listen on 127.0.0.1:{port}: {error.strerror or error}") from None
     bound = sock.getsockname()[1]
-    click.echo(f"steppe dev: app {client.app_id!r}, database {path}{' (default)' if database is None else ''}")
-    click.echo(f"steppe dev: http://127.0.0.1:{bound}/  (Ctrl-C to stop)")
-    asyncio.run(_until_signalled(lambda stop: serve(client, path, sock, stop=stop)))
+
+    def ready() -> None:
+        click.echo(f"steppe dev: app {client.app_id!r}, database {path}{' (default)' if database is None else ''}")
+        click.echo(f"steppe dev: http://127.0.0.1:{bound}/  (Ctrl-C to stop)")
+
+    asyncio.run(_until_signalled(lambda stop: serve(client, path, sock, stop=stop, ready=ready)))
     click.echo("steppe dev: stopped; unfinished runs resume on the next start", err=True)
 
 

@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import os
 import socket
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 
 import uvicorn
 
@@ -44,8 +44,16 @@ def listen(port: int) -> socket.socket:
     return sock
 
 
-async def serve(client: Client, database: str | os.PathLike[str], sock: socket.socket, *, stop: asyncio.Event) -> None:
-    """Run ``client``'s functions on ``database`` and serve the UI on ``sock`` until ``stop`` is set.
+async def serve(
+    client: Client,
+    database: str | os.PathLike[str],
+    sock: socket.socket,
+    *,
+    stop: asyncio.Event,
+    ready: Callable[[], None] = lambda: None,
+) -> None:
+    """Run ``client``'s functions on ``database`` and serve the UI on ``sock`` until ``stop`` is set; ``ready`` is
+    called once the database is open and the server accepts requests.
 
     If either side fails, the other is stopped too and the failure is raised.
     """
@@ -58,6 +66,10 @@ async def serve(client: Client, database: str | os.PathLike[str], sock: socket.s
         web = asyncio.create_task(server.serve(sockets=[sock]), name="steppe dev web server")
         stopping = asyncio.create_task(stop.wait())
         try:
+            while not (server.started or web.done() or worker.done() or stop.is_set()):
+                await asyncio.sleep(0.01)
+            if server.started:
+                ready()
             await asyncio.wait({worker, web, stopping}, return_when=asyncio.FIRST_COMPLETED)
         finally:
             stop.set()
