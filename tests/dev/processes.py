@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Generator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,7 +32,7 @@ class DevProcess:
 
 
 @contextmanager
-def steppe_dev(*args: str, cwd: Path) -> Iterator[DevProcess]:
+def steppe_dev(*args: str, cwd: Path) -> Generator[DevProcess]:
     command = [sys.executable, "-c", "import sys; from steppe.cli import main; sys.exit(main())", "dev", *args]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     process = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

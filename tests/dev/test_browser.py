@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import ConsoleMessage, Page, sync_playwright
 
-import parallel_steps
 import steppe
 from tests.dev.processes import PARALLEL_EXAMPLE, steppe_dev
 
@@ -106,5 +105,5 @@ def test_a_signal_stops_the_worker_and_the_server_together(tmp_path: Path, signu
 
 async def take_the_database(database: Path) -> None:
     """Both let go of the database: a new engine can take it at once (it refuses one another engine holds)."""
-    async with steppe.Engine(parallel_steps.client, database=str(database)):
+    async with steppe.Engine(steppe.Client(app_id="examples"), database=str(database)):
         pass

@@ -257,8 +257,11 @@ class _Pages:
         if isinstance(form, Response):
             return form
         run_id = request.path_params["run_id"]
-        if self._detail(run_id) is None:
+        run = self._detail(run_id)
+        if run is None:
             return self._not_found(f"There is no run {run_id} to cancel.")
+        if run.status not in IN_FLIGHT:
+            return _redirect(f"/runs/{run_id}", notice=f"not cancelled: the run is already {run.status}")
         try:
             self._runs.cancel(run_id)
         except (SteppeError, ValueError) as error:
