@@ -36,10 +36,10 @@ TY = "ty==0.0.108"
 PYTEST_MYPY_PLUGINS = "pytest-mypy-plugins==4.1.0"
 PEER = "inngest==0.5.19"
 
-TEST_DEPS = ["pytest>=8", "pytest-asyncio>=0.24", "hypothesis>=6.100", PEER]
+TEST_DEPS = ["pytest>=8", "pytest-asyncio>=0.24", "hypothesis>=6.100", PEER, "playwright>=1.45"]
 # The package with every adapter's framework, and the stubs its imports need: type checkers and stub tools
 # must resolve every import, or inferred types quietly turn into Any.
-FULL_PACKAGE = [".[serve,fastapi,flask,django]", "django-stubs>=5.2,<5.3", "types-croniter"]
+FULL_PACKAGE = [".[serve,fastapi,flask,django,dev]", "django-stubs>=5.2,<5.3", "types-croniter"]
 
 
 @nox.session(python=PYTHON)
