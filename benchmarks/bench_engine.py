@@ -544,6 +544,34 @@ async def memory(engine: steppe.Engine) -> str:
     )
 
 
+async def storage(directory: Path) -> str:
+    """Database growth per step attempt: the step's row, its attempt record and their index entries."""
+    path = directory / "storage.db"
+    n = 2000
+
+    async def size_after(steps: int) -> int:
+        async with steppe.Engine(client, database=path) as engine:
+            await one_run(engine, SEQ_ASYNC.create(Workload(steps=steps)))
+        return path.stat().st_size  # closed: the write-ahead log is checkpointed into the file
+
+    before = await size_after(1)
+    after = await size_after(n)
+    reader = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        attempts = reader.execute("SELECT count(*) FROM step_attempts").fetchone()[0] - 1
+    finally:
+        reader.close()
+    return "\n\n".join(
+        [
+            f"### Storage: database growth over one run of {n} steps (async def body, async handlers; file db)",
+            table(
+                ["attempts recorded", "growth KiB", "bytes/attempt"],
+                [[attempts, f"{(after - before) / 1024:,.1f}", f"{(after - before) / max(attempts, 1):,.0f}"]],
+            ),
+        ]
+    )
+
+
 # -- entry points ----------------------------------------------------------------------------------
 
 
@@ -562,7 +590,8 @@ async def benchmark(settings: Settings, directory: Path, peer_rows: list[list[ob
         print(await replay_contrast(on_file, every_step, settings, peer_rows), end="\n\n", flush=True)
         print(await parallel(on_file, settings), end="\n\n", flush=True)
         print(await waits(on_file, settings), end="\n\n", flush=True)
-        print(await memory(on_file), flush=True)
+        print(await memory(on_file), end="\n\n", flush=True)
+    print(await storage(directory), flush=True)
 
 
 def load_average() -> str:
