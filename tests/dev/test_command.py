@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +13,7 @@ from click.testing import CliRunner
 from steppe._dev.command import DEFAULT_PORT
 from steppe._dev.format import human_duration
 from steppe.cli import main
-from tests.dev.processes import PARALLEL_EXAMPLE, REPO
+from tests.dev.processes import PARALLEL_EXAMPLE, REPO, steppe_dev
 
 
 def test_dev_is_a_steppe_command_with_its_options() -> None:
@@ -83,3 +84,14 @@ def test_durations_read_in_human_units() -> None:
         "2.1 h",
         "2.3 d",
     ]
+
+
+def test_a_database_another_engine_holds_is_a_one_line_error(tmp_path: Path) -> None:
+    database = tmp_path / "dev.db"
+    with steppe_dev(str(PARALLEL_EXAMPLE), "--db", str(database), "--port", "0", cwd=tmp_path) as first:
+        result = CliRunner().invoke(main, ["dev", str(PARALLEL_EXAMPLE), "--db", str(database), "--port", "0"])
+        assert result.exit_code == 1, result.output
+        assert f"Error: {database} is in use by another steppe engine (pid {first.process.pid}" in result.output
+        assert "Traceback" not in result.output
+        status, stderr = first.stop(signal.SIGINT)
+    assert status == 0, stderr

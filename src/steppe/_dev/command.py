@@ -10,6 +10,8 @@ from pathlib import Path
 
 import click
 
+from steppe._core.errors import SteppeError
+
 __all__ = ["DEFAULT_DATABASE", "DEFAULT_PORT", "dev"]
 
 DEFAULT_PORT = 8290
@@ -62,7 +64,12 @@ def dev(app_target: str, database: str | None, port: int) -> None:
         click.echo(f"steppe dev: app {client.app_id!r}, database {path}{' (default)' if database is None else ''}")
         click.echo(f"steppe dev: http://127.0.0.1:{bound}/  (Ctrl-C to stop)")
 
-    asyncio.run(_until_signalled(lambda stop: serve(client, path, sock, stop=stop, ready=ready)))
+    try:
+        asyncio.run(_until_signalled(lambda stop: serve(client, path, sock, stop=stop, ready=ready)))
+    except SteppeError as error:  # the database refused (held by another engine, not a steppe file, ...)
+        raise click.ClickException(str(error)) from None
+    finally:
+        sock.close()
     click.echo("steppe dev: stopped; unfinished runs resume on the next start", err=True)
 
 
