@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 import steppe
-from steppe._engine.progress import RunFinished, StepFinished, StepStarted
+from steppe._engine.progress import Progress, StepFinished
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -30,9 +30,9 @@ class Recorder:
     """Collects engine progress reports."""
 
     def __init__(self) -> None:
-        self.items: list[StepStarted | StepFinished | RunFinished] = []
+        self.items: list[Progress] = []
 
-    def __call__(self, item: StepStarted | StepFinished | RunFinished) -> None:
+    def __call__(self, item: Progress) -> None:
         self.items.append(item)
 
     def finished(self) -> list[StepFinished]:

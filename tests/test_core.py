@@ -151,9 +151,9 @@ async def test_parallel_rejects_a_list_and_non_callables() -> None:
         return await step.parallel([lambda: step.run("a", lambda: 1)])  # type: ignore[call-overload]  # pyright: ignore[reportCallIssue, reportArgumentType, reportUnknownVariableType]
 
     outcome = await execute(f, context(client), ScriptedDriver())
-    assert isinstance(outcome, Failed)
+    assert isinstance(outcome, Failed) and not outcome.retriable  # a misuse: failed at once, never retried
     assert (
-        outcome.error.name == "TypeError"
+        outcome.error.name == "StepUsageError"
         and "takes a tuple" in outcome.error.message
         and "wrap it in tuple(...)" in outcome.error.message
     )

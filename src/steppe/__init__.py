@@ -15,6 +15,7 @@ from steppe._core.calls import StepCall
 from steppe._core.context import Context
 from steppe._core.decorator import FunctionOptions
 from steppe._core.errors import (
+    EngineError,
     FunctionDefinitionError,
     NestedStepError,
     NonRetriableError,
@@ -22,6 +23,7 @@ from steppe._core.errors import (
     RunNotFoundError,
     StepError,
     SteppeError,
+    StepUsageError,
 )
 from steppe._core.events import Event, EventType, TriggerCron, TriggerEvent
 from steppe._core.function import Function
@@ -58,6 +60,7 @@ __all__ = [
     "DatabaseError",
     "Debounce",
     "Engine",
+    "EngineError",
     "ErrorInfo",
     "Event",
     "EventType",
@@ -85,6 +88,7 @@ __all__ = [
     "StepError",
     "StepInfo",
     "StepSync",
+    "StepUsageError",
     "SteppeError",
     "SyncGroup",
     "SystemClock",

@@ -2,80 +2,23 @@
 
 from __future__ import annotations
 
-import asyncio
-import importlib
-import importlib.util
 import json
-import sys
-import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
-from steppe._core.events import Event
-from steppe._core.function import Function
-from steppe._engine.engine import Engine
-from steppe._engine.progress import RunFinished, StepFinished, StepStarted
+from steppe._cli.logs import LEVELS, log_to_stderr
+from steppe._cli.progress import ProgressPrinter
+from steppe._cli.running import MEMORY, RunCommand, StoppedWaiting
+from steppe._cli.targets import load_target
+from steppe._cli.triggers import choose_start
 
 __all__ = ["main"]
 
-
-def load_function(target: str) -> Function[Any, Any]:
-    """``path/to/file.py:name`` or ``package.module:name`` -> the ``steppe.Function`` it names."""
-    location, _, attribute = target.rpartition(":")
-    if not location or not attribute:
-        raise click.BadParameter(f"{target!r} is not PATH_OR_MODULE:FUNCTION", param_hint="TARGET")
-    if location.endswith(".py") or "/" in location or "\\" in location:
-        path = Path(location)
-        if not path.is_file():
-            raise click.BadParameter(f"no such file: {location}", param_hint="TARGET")
-        spec = importlib.util.spec_from_file_location(path.stem, path)
-        if spec is None or spec.loader is None:
-            raise click.BadParameter(f"cannot import {location}", param_hint="TARGET")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[spec.name] = module
-        sys.path.insert(0, str(path.resolve().parent))
-        spec.loader.exec_module(module)
-    else:
-        try:
-            module = importlib.import_module(location)
-        except ImportError as error:
-            raise click.BadParameter(f"cannot import module {location!r}: {error}", param_hint="TARGET") from error
-    function = getattr(module, attribute, None)
-    if not isinstance(function, Function):
-        found = "nothing" if function is None else type(function).__name__
-        raise click.BadParameter(f"{location}:{attribute} is {found}, not a steppe function", param_hint="TARGET")
-    return function  # pyright: ignore[reportUnknownVariableType]
-
-
-class ProgressPrinter:
-    """Prints each step's start and end to stderr, with its duration, parallel mode and retries."""
-
-    def __init__(self) -> None:
-        self._origin = time.monotonic()
-
-    def __call__(self, item: StepStarted | StepFinished | RunFinished) -> None:
-        match item:
-            case StepStarted():
-                where = " [parallel]" if item.parallel else ""
-                retry = f" (attempt {item.attempt + 1})" if item.attempt else ""
-                self._say(item.monotonic, f"start  {item.step_id}{where}{retry}")
-            case StepFinished(error=None):
-                self._say(item.monotonic, f"done   {item.step_id} in {item.duration * 1000:.0f} ms")
-            case StepFinished(error=error) if error is not None:
-                later = f"; retry at {item.will_retry_at.isoformat()}" if item.will_retry_at else "; no retries left"
-                self._say(
-                    item.monotonic,
-                    f"failed {item.step_id} in {item.duration * 1000:.0f} ms: {error.name}: {error.message}{later}",
-                )
-            case RunFinished():
-                self._say(time.monotonic(), f"run {item.run_id} {item.status}")
-            case _:
-                pass
-
-    def _say(self, at: float, text: str) -> None:
-        click.echo(f"[{at - self._origin:8.3f}s] {text}", err=True)
+# Exit statuses when the command stops waiting for an unfinished run, as timeout(1) and shells use them.
+EXIT_TIMEOUT = 124
+EXIT_INTERRUPTED = 130
 
 
 @click.group()
@@ -86,44 +29,79 @@ def main() -> None:
 
 @main.command()
 @click.argument("target")
-@click.option("--event", "event_name", required=True, help="Name of the event to send.")
-@click.option("--data", default="{}", show_default=True, help="The event's data, a JSON object.")
-@click.option("--db", "database", default=":memory:", show_default=True, help="SQLite file for durable state.")
+@click.option("--event", "event_name", default=None, help="Name of the event to send [default: the only trigger's].")
+@click.option("--data", default=None, help="The event's data, a JSON object [default: {}].")
+@click.option("--db", "database", default=MEMORY, show_default=True, help="SQLite file for durable state.")
 @click.option("--timeout", default=300.0, show_default=True, help="Seconds to wait for the run.")
-def run(target: str, event_name: str, data: str, database: str, timeout: float) -> None:
-    """Run the function TARGET (PATH_OR_MODULE:FUNCTION) once on the embedded engine.
+@click.option(
+    "--log-level",
+    type=click.Choice(LEVELS, case_sensitive=False),
+    default="WARNING",
+    show_default=True,
+    help="Log records at this level and above go to stderr (INFO shows ctx.logger's).",
+)
+@click.pass_context
+def run(
+    ctx: click.Context,
+    target: str,
+    event_name: str | None,
+    data: str | None,
+    database: str,
+    timeout: float,
+    log_level: str,
+) -> None:
+    """Run the function TARGET once on the embedded engine.
 
-    Progress goes to stderr; the function's output, as JSON, to stdout.
+    TARGET is PATH_OR_MODULE[:FUNCTION] (a file, or a module found from the current directory); FUNCTION may be
+    left out when the module holds one function. A cron function runs on the scheduled event. Progress goes to
+    stderr; the function's output, as JSON, to stdout.
     """
+    command: RunCommand | None = None
     try:
-        payload = json.loads(data)
-    except json.JSONDecodeError as error:
-        raise click.BadParameter(f"not JSON: {error}", param_hint="--data") from error
-    if not isinstance(payload, dict):
-        raise click.BadParameter(f"must be a JSON object, got {type(payload).__name__}", param_hint="--data")
-    function = load_function(target)
-    output = asyncio.run(_run(function, event_name, payload, database, timeout))  # pyright: ignore[reportUnknownArgumentType]
+        payload = _parse_data(data)
+        _check_database(database)
+        loaded = load_target(target)
+        start = choose_start(loaded.function, event_name, payload)
+        printer = ProgressPrinter(loaded.function.id)
+        command = RunCommand(loaded, start, database, timeout, printer)
+        with log_to_stderr(log_level.upper(), printer):
+            output = command.execute()
+    except StoppedWaiting:
+        assert command is not None
+        _stopped(command.stop_message(f"stopped waiting after --timeout {timeout:g}s"), EXIT_TIMEOUT)
+    except KeyboardInterrupt:
+        lines = command.stop_message("interrupted (Ctrl-C)") if command else ["steppe: interrupted (Ctrl-C)"]
+        _stopped(lines, EXIT_INTERRUPTED)
     click.echo(json.dumps(output, indent=2))
 
 
-async def _run(
-    function: Function[Any, Any], event_name: str, data: dict[str, Any], database: str, timeout: float
-) -> Any:
-    async with Engine(function.client, database=database, listeners=[ProgressPrinter()]) as engine:
-        run_ids = await engine.send(Event(name=event_name, data=data))
-        records = [engine.result(run_id) for run_id in run_ids]
-        mine = [r.run_id for r in records if r.function_id == function.id]
-        if not mine:
-            raise click.ClickException(
-                f"event {event_name!r} does not trigger {function.id!r} (its triggers: {function.triggers})"
-            )
-        result = await engine.wait(mine[0], timeout=timeout)
-        if result.status != "completed":
-            error = result.error
-            raise click.ClickException(
-                f"run {result.run_id} {result.status}: {error.name}: {error.message}" if error else result.status
-            )
-        return function.output_codec.dump(result.output)
+def _parse_data(data: str | None) -> dict[str, Any] | None:
+    if data is None:
+        return None
+    try:
+        payload = json.loads(data)
+    except json.JSONDecodeError as error:
+        raise click.BadParameter(f"not JSON: {error}", param_hint="--data") from None
+    if not isinstance(payload, dict):
+        raise click.BadParameter(f"must be a JSON object, got {type(payload).__name__}", param_hint="--data")
+    return payload  # pyright: ignore[reportUnknownVariableType]
+
+
+def _check_database(database: str) -> None:
+    """Name the path when ``--db`` cannot be a database file (SQLite itself says only "unable to open")."""
+    if database == MEMORY:
+        return
+    path = Path(database)
+    if path.is_dir():
+        raise click.BadParameter(f"{database} is a directory, not a database file", param_hint="--db")
+    if not path.parent.is_dir():
+        raise click.BadParameter(f"the directory {path.parent} (of {database}) does not exist", param_hint="--db")
+
+
+def _stopped(lines: list[str], status: int) -> NoReturn:
+    for line in lines:
+        click.echo(line, err=True)
+    raise click.exceptions.Exit(status)
 
 
 def _register_operating_commands() -> None:

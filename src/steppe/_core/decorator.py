@@ -7,6 +7,7 @@ step API refers to functions (``step.invoke``), so a ``Function`` that referred 
 from __future__ import annotations
 
 import inspect
+import typing
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Generic, NotRequired, overload
 
@@ -32,17 +33,52 @@ class FunctionOptions(FunctionSettings):
 
 
 def check_step_parameter(handler: Callable[..., Any], function_id: str) -> None:
-    """Refuse a handler whose step parameter is annotated with the other step class than it will receive."""
+    """Refuse a handler whose parameters are annotated as something other than ``(ctx: Context, step: <its step
+    class>)``: swapped, or the other step class than it will receive.
+
+    Annotations are resolved where they can be (``typing.get_type_hints``) and read as text otherwise, so a
+    handler whose module uses ``from __future__ import annotations`` is checked too.
+    """
     is_async = inspect.iscoroutinefunction(handler)
-    params = list(inspect.signature(handler).parameters.values())
-    step_annotation = params[1].annotation if len(params) > 1 else inspect.Parameter.empty
+    params = list(inspect.signature(handler).parameters.values())[:2]
+    kinds = [_annotated_kind(handler, param) for param in params]
     wanted, unwanted = (Step, StepSync) if is_async else (StepSync, Step)
-    if step_annotation is unwanted or step_annotation in (unwanted.__name__, f"steppe.{unwanted.__name__}"):
-        kind = "an async def" if is_async else "a plain def"
+    kind = "an async def" if is_async else "a plain def"
+    if len(params) == 2 and (kinds[0] in (Step, StepSync) or kinds[1] is Context):
+        ctx, step = params
+        raise FunctionDefinitionError(
+            f"function {function_id!r}: the handler's parameters are (ctx, step), in that order, but "
+            f"{ctx.name!r} is annotated {_name(kinds[0], ctx)} and {step.name!r} {_name(kinds[1], step)}; "
+            f"write (ctx: steppe.Context, step: steppe.{wanted.__name__})"
+        )
+    if len(params) == 2 and kinds[1] is unwanted:
         raise FunctionDefinitionError(
             f"function {function_id!r}: {kind} handler receives steppe.{wanted.__name__}, "
             f"but its step parameter is annotated {unwanted.__name__}"
         )
+
+
+_KNOWN: dict[str, type] = {"Context": Context, "Step": Step, "StepSync": StepSync}
+
+
+def _annotated_kind(handler: Callable[..., Any], param: inspect.Parameter) -> type | None:
+    """``Context``, ``Step`` or ``StepSync`` if ``param`` is annotated as one of them, else None."""
+    annotation: object = param.annotation
+    try:
+        annotation = typing.get_type_hints(handler).get(param.name, annotation)
+    except Exception:  # noqa: BLE001 - an annotation that does not resolve is read as text below
+        pass
+    if isinstance(annotation, str):
+        text = annotation.split("[", 1)[0].strip().removeprefix("steppe.")
+        return _KNOWN.get(text)
+    origin = typing.get_origin(annotation) or annotation
+    return origin if origin in (Context, Step, StepSync) else None
+
+
+def _name(kind: type | None, param: inspect.Parameter) -> str:
+    if kind is not None:
+        return kind.__name__
+    return "nothing" if param.annotation is inspect.Parameter.empty else repr(param.annotation)
 
 
 class FunctionDecorator(Generic[_D]):

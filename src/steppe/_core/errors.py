@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 __all__ = [
+    "ENGINE_FAULT_PREFIX",
+    "EngineError",
     "ExpressionError",
     "FunctionDefinitionError",
     "NestedStepError",
@@ -12,8 +14,12 @@ __all__ = [
     "RetryAfterError",
     "RunNotFoundError",
     "StepError",
+    "StepUsageError",
     "SteppeError",
 ]
+
+# How every engine fault's message starts, so no reader takes it for an error of their own code.
+ENGINE_FAULT_PREFIX = "steppe engine fault, not your function's error: "
 
 
 class SteppeError(Exception):
@@ -52,7 +58,23 @@ class RetryAfterError(Exception):
         self.retry_after = retry_after
 
 
-class NestedStepError(NonRetriableError, SteppeError):
+class EngineError(SteppeError):
+    """steppe's engine failed (its storage, or its own code), not the user's function.
+
+    A run that the engine could not carry on fails with this error's name, and its message starts with
+    ``ENGINE_FAULT_PREFIX``; the engine's public calls raise it when the database fails under them.
+    """
+
+
+class StepUsageError(NonRetriableError, SteppeError, TypeError, ValueError):
+    """The step API was called wrongly (a list for ``step.parallel``, a naive datetime, a step never awaited, ...).
+
+    Raised where the call is made, naming the step; it fails the run at once, since no retry can change the
+    code. A TypeError and a ValueError, as the checks it replaced raised one or the other.
+    """
+
+
+class NestedStepError(StepUsageError):
     """A step was started inside another step's handler: steps must be called from the function body."""
 
 
@@ -74,5 +96,14 @@ class StepError(SteppeError):
 
 # Users meet these as ``steppe.StepError`` and so on (in tracebacks and in error payloads sent over the wire),
 # not under this private module's name.
-for _public in (SteppeError, FunctionDefinitionError, NonRetriableError, RetryAfterError, NestedStepError, StepError):
+for _public in (
+    SteppeError,
+    EngineError,
+    FunctionDefinitionError,
+    NonRetriableError,
+    RetryAfterError,
+    StepUsageError,
+    NestedStepError,
+    StepError,
+):
     _public.__module__ = "steppe"

@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from steppe._core.context import Context
 from steppe._core.driver import Driver
+from steppe._core.errors import StepUsageError
 from steppe._core.failures import Failed, classify_failure
 from steppe._core.function import Function
 from steppe._core.logger import ReplayAwareLogger
@@ -72,6 +73,10 @@ async def execute(function: Function[Any, Any], context: Context[Any], driver: D
     except Interrupt:
         return Suspended()
     except Exception as error:  # noqa: BLE001 - the function body's failure, retried or not by its kind
+        return classify_failure(error)
+    try:
+        runtime.check_all_awaited()
+    except StepUsageError as error:
         return classify_failure(error)
     try:
         return Completed(output=function.output_codec.dump(value), value=value)

@@ -36,8 +36,9 @@ def classify_failure(error: Exception) -> Failed:
         # Raised again from the step's stored failure on every attempt: retrying cannot help.
         return Failed(info, retriable=False, step_error=ErrorInfo(error.name, error.message, error.stack))
     if isinstance(error, NonRetriableError | OutputValueError | UnsupportedTypeError):
-        # Asked for by the user, or a value that does not fit its declared type (or a type that cannot be
-        # stored): it would not fit next time either.
+        # Asked for by the user, a misuse of the step API (``StepUsageError`` is a NonRetriableError: the code
+        # would make the same call next time), or a value that does not fit its declared type (or a type that
+        # cannot be stored): it would not fit next time either.
         return Failed(info, retriable=False)
     if isinstance(error, RetryAfterError):
         return Failed(info, retriable=True, retry_after=error.retry_after)

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import contextvars
 import inspect
+import logging
 import threading
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from steppe._core.calls import StepCall
 from steppe._core.driver import Driver
-from steppe._core.errors import NestedStepError, StepError
+from steppe._core.errors import NestedStepError, StepError, StepUsageError
 from steppe._core.ids import StepId, StepIdAllocator
 from steppe._core.outcomes import Memo, MemoData, MemoError, MemoJson
 from steppe._core.requests import ParallelMode, StepRequest
@@ -21,12 +22,21 @@ from steppe._core.threads import run_in_step_pool
 if TYPE_CHECKING:
     import asyncio
 
-__all__ = ["Branch", "StepRuntime", "current_branch", "resolve_memo"]
+__all__ = ["Branch", "ParallelGroup", "StepRuntime", "current_branch", "resolve_memo"]
 
 _T = TypeVar("_T")
 
+logger = logging.getLogger("steppe")
+
 # Set while a step's handler runs, so a step started inside it is caught.
 _running_step: contextvars.ContextVar[StepId | None] = contextvars.ContextVar("steppe_running_step", default=None)
+
+
+@dataclass(eq=False, slots=True)
+class ParallelGroup:
+    """One ``step.parallel`` call: the ids its branches' steps took, to warn when branches share an id."""
+
+    taken: list[StepId] = field(default_factory=list[StepId])
 
 
 @dataclass(slots=True)
@@ -41,6 +51,7 @@ class Branch:
     mode: ParallelMode
     previous: threading.Event | None
     ready: threading.Event
+    group: ParallelGroup
 
     def take_turn(self) -> None:
         if not self.ready.is_set():
@@ -75,6 +86,10 @@ class StepRuntime:
         self.function_id = function_id
         self.loop = loop
         self._ids = StepIdAllocator()
+        # Step calls made but not awaited yet, by de-duplicated id: any left when the body returns never ran.
+        self._unawaited: dict[str, str] = {}
+        self._groups = 0
+        self._warned_duplicates = False
 
     def describe(self, step_id: str) -> str:
         return f"step {step_id!r} of function {self.function_id!r}"
@@ -87,7 +102,9 @@ class StepRuntime:
     ) -> StepCall[_T]:
         """Allocate the step's id now (program order) and return the awaitable that resolves it."""
         if not isinstance(user_id, str) or not user_id:  # pyright: ignore[reportUnnecessaryIsInstance]
-            raise TypeError(f"a step id must be a non-empty string, got {user_id!r} (function {self.function_id!r})")
+            raise StepUsageError(
+                f"a step id must be a non-empty string, got {user_id!r} (function {self.function_id!r})"
+            )
         running = _running_step.get()
         if running is not None:
             raise NestedStepError(
@@ -99,8 +116,13 @@ class StepRuntime:
             branch.take_turn()
         step_id = self._ids.allocate(user_id)
         mode = branch.mode if branch is not None else None
+        if branch is not None:
+            branch.group.taken.append(step_id)
+        key = step_id.deduplicated
+        self._unawaited[key] = self.describe(key)
 
-        def stored() -> tuple[_T] | None:
+        def stored() -> tuple[_T] | None:  # the first thing a StepCall does when it is awaited
+            self._unawaited.pop(key, None)
             memo = self.driver.memo(step_id)
             return None if memo is None else (resolve_memo(step_id, memo, codec),)
 
@@ -109,6 +131,54 @@ class StepRuntime:
             return value
 
         return StepCall(stored, resolve, self.describe(step_id.deduplicated))
+
+    def group_call(self, size: int, gather: Callable[[], Coroutine[Any, Any, _T]]) -> StepCall[_T]:
+        """The awaitable of a ``step.parallel`` group of ``size`` branches, which ``gather`` runs."""
+        self._groups += 1
+        key = f"\0group-{self._groups}"  # never a step id: those have no NUL
+        description = f"a step.parallel group of {size} (function {self.function_id!r})"
+        self._unawaited[key] = description
+
+        def not_stored() -> None:  # a group is not a step: its steps answer from storage themselves
+            self._unawaited.pop(key, None)
+
+        return StepCall(not_stored, gather, description)
+
+    def check_all_awaited(self) -> None:
+        """Raise ``StepUsageError`` if the body made step calls it never awaited: those steps never ran.
+
+        Failing the run (rather than running them) is deliberate: the function returned without their results,
+        so running them now would do work, with side effects, that the code does not wait for nor see fail.
+        """
+        if self._unawaited:
+            names = ", ".join(self._unawaited.values())
+            verb = "was" if len(self._unawaited) == 1 else "were"
+            raise StepUsageError(
+                f"{names} {verb} never awaited, so never ran: a step method returns a StepCall that runs only when "
+                "awaited; write `await step.run(...)` (or pass the call to `step.parallel` or `asyncio.gather`)"
+            )
+
+    def warn_duplicate_ids(self, group: ParallelGroup) -> None:
+        """Warn (once per attempt) when branches of one parallel group took the same step id."""
+        if self._warned_duplicates or self.driver.replaying():
+            return
+        by_user_id: dict[str, list[str]] = {}
+        for step_id in sorted(group.taken, key=lambda taken: taken.position):
+            by_user_id.setdefault(step_id.user_id, []).append(step_id.deduplicated)
+        repeated = {user_id: ids for user_id, ids in by_user_id.items() if len(ids) > 1}
+        if not repeated:
+            return
+        self._warned_duplicates = True
+        described = "; ".join(
+            f"{user_id!r} {len(ids)} times ({', '.join(map(repr, ids))})" for user_id, ids in repeated.items()
+        )
+        logger.warning(
+            "steppe: function %r: one step.parallel group uses the same step id more than once: %s. Each branch "
+            "should take its own id; a lambda made in a loop sees the loop variable's last value, so bind each "
+            'value with step.defer(f"get-{user}", get_user, user) instead',
+            self.function_id,
+            described,
+        )
 
     def bind_handler(
         self, step_id: StepId, handler: Callable[..., Any], args: tuple[Any, ...]

@@ -307,10 +307,9 @@ def _declared_return_type(target: object, what: str) -> object:
         return UNTYPED  # builtins and other C callables carry no annotations
     try:
         hints = typing.get_type_hints(target, include_extras=True)
-    except Exception as err:  # NameError for an unresolvable name, and whatever a broken annotation raises
-        raise UnsupportedTypeError(
-            f"{what}: cannot resolve the return annotation of {_callable_name(target)}: {err}"
-        ) from err
+    except Exception:  # noqa: BLE001 - some annotation does not resolve: see whether the return annotation does
+        annotations: dict[str, object] = getattr(target, "__annotations__", None) or {}
+        hints = {} if "return" not in annotations else {"return": _resolve_alone(target, annotations["return"], what)}
     if "return" not in hints:
         return UNTYPED
     declared: object = hints["return"]
@@ -319,6 +318,29 @@ def _declared_return_type(target: object, what: str) -> object:
         args = typing.get_args(declared)
         declared = args[-1] if args else UNTYPED
     return declared
+
+
+def _resolve_alone(target: object, annotation: object, what: str) -> object:
+    """``target``'s return annotation, resolved alone: the parameters' annotations (which steppe never needs)
+    may name things the module does not define at run time, e.g. under ``from __future__ import annotations``."""
+
+    def probe() -> None: ...
+
+    probe.__annotations__ = {"return": annotation}
+    namespace: dict[str, Any] | None = getattr(target, "__globals__", None)
+    try:
+        return typing.get_type_hints(probe, globalns=namespace, include_extras=True)["return"]
+    except Exception as err:  # NameError for an unresolvable name, and whatever a broken annotation raises
+        missing = f"name {err.name!r} is not defined" if isinstance(err, NameError) else f"{type(err).__name__}: {err}"
+        hint = (
+            f" (define or import {err.name!r} at the top of the module, not inside a function: annotations are "
+            "resolved in the module's namespace)"
+            if isinstance(err, NameError)
+            else ""
+        )
+        raise UnsupportedTypeError(
+            f"{what}: cannot resolve the return annotation {annotation!r} of {_callable_name(target)}: {missing}{hint}"
+        ) from err
 
 
 # --------------------------------------------------------------------------------------------------

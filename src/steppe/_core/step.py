@@ -17,6 +17,7 @@ from pydantic import BaseModel
 from typing_extensions import TypeVarTuple, Unpack
 
 from steppe._core.calls import StepCall
+from steppe._core.errors import StepUsageError
 from steppe._core.events import Event, EventType, event_list
 from steppe._core.outcomes import Interrupt
 from steppe._core.requests import (
@@ -27,7 +28,7 @@ from steppe._core.requests import (
     SleepRequest,
     WaitForEventRequest,
 )
-from steppe._core.runtime import Branch, StepRuntime, current_branch
+from steppe._core.runtime import Branch, ParallelGroup, StepRuntime, current_branch
 from steppe._core.serde import codec_for_callable, codec_for_type
 
 if TYPE_CHECKING:
@@ -60,14 +61,14 @@ _T12 = TypeVar("_T12")
 
 def _check_callables(callables: object, method: str) -> tuple[Callable[[], Any], ...]:
     if not isinstance(callables, tuple):
-        raise TypeError(
+        raise StepUsageError(
             f"{method} takes a tuple of zero-argument callables, got {type(callables).__name__}"
             + ("; wrap it in tuple(...)" if isinstance(callables, (list, Sequence)) else "")
         )
     checked = cast(tuple[object, ...], callables)
     for index, item in enumerate(checked):
         if not callable(item):
-            raise TypeError(f"{method}: element {index} is not callable (got {type(item).__name__})")
+            raise StepUsageError(f"{method}: element {index} is not callable (got {type(item).__name__})")
     return cast(tuple[Callable[[], Any], ...], checked)
 
 
@@ -82,15 +83,15 @@ def _first_failure(outcomes: Sequence[object]) -> BaseException | None:
 
 def _check_duration(step_id: str, duration: timedelta) -> timedelta:
     if not isinstance(duration, timedelta):  # pyright: ignore[reportUnnecessaryIsInstance]
-        raise TypeError(f"step {step_id!r}: duration must be a timedelta, got {type(duration).__name__}")
+        raise StepUsageError(f"step {step_id!r}: duration must be a timedelta, got {type(duration).__name__}")
     if duration < timedelta(0):
-        raise ValueError(f"step {step_id!r}: duration must not be negative, got {duration}")
+        raise StepUsageError(f"step {step_id!r}: duration must not be negative, got {duration}")
     return duration
 
 
 def _check_aware(step_id: str, moment: datetime) -> datetime:
     if not isinstance(moment, datetime) or moment.tzinfo is None:  # pyright: ignore[reportUnnecessaryIsInstance]
-        raise ValueError(f"step {step_id!r}: {moment!r} must be a timezone-aware datetime")
+        raise StepUsageError(f"step {step_id!r}: {moment!r} must be a timezone-aware datetime")
     return moment
 
 
@@ -104,7 +105,7 @@ class _StepMethods:
         self, step_id: str, handler: Callable[..., Any], args: tuple[Any, ...], output_type: object
     ) -> StepCall[Any]:
         if not callable(handler):
-            raise TypeError(f"step {step_id!r}: handler must be callable, got {type(handler).__name__}")
+            raise StepUsageError(f"step {step_id!r}: handler must be callable, got {type(handler).__name__}")
         runtime = self._runtime
         what = runtime.describe(step_id)
         codec = codec_for_callable(handler, output_type=output_type, what=what)
@@ -133,7 +134,7 @@ class _StepMethods:
     ) -> StepCall[Any]:
         name = event.name if isinstance(event, EventType) else event
         if not isinstance(name, str) or not name:  # pyright: ignore[reportUnnecessaryIsInstance]
-            raise ValueError(f"step {step_id!r}: event must be a non-empty event name, got {name!r}")
+            raise StepUsageError(f"step {step_id!r}: event must be a non-empty event name, got {name!r}")
         _check_duration(step_id, timeout)
         event_model: type[Event[Any]] = Event[event.data_type] if isinstance(event, EventType) else Event  # type: ignore[name-defined]
         codec = codec_for_type(event_model | None, what=self._runtime.describe(step_id))
@@ -148,6 +149,8 @@ class _StepMethods:
     def _invoke_call(
         self, step_id: str, function: Function[Any, Any], data: object, timeout: timedelta | None
     ) -> StepCall[Any]:
+        if timeout is not None:
+            _check_duration(step_id, timeout)
         payload = function.encode_event_data(data, what=self._runtime.describe(step_id))
         return self._runtime.call(
             step_id,
@@ -158,7 +161,10 @@ class _StepMethods:
         )
 
     def _send_call(self, step_id: str, events: Event[Any] | Sequence[Event[Any]]) -> StepCall[list[str]]:
-        batch = event_list(events, what=f"step {step_id!r}")
+        try:
+            batch = event_list(events, what=f"step {step_id!r}")
+        except TypeError as error:
+            raise StepUsageError(str(error)) from None
         codec = codec_for_type(list[str], what=self._runtime.describe(step_id))
         return self._runtime.call(
             step_id,
@@ -455,35 +461,35 @@ class Step(_StepMethods):
     ) -> StepCall[tuple[Any, ...]]:
         """Run the callables' steps concurrently; their results as a tuple, in callable order."""
         checked = _check_callables(callables, "step.parallel")
+        runtime = self._runtime
 
         async def gather() -> tuple[Any, ...]:
             import asyncio  # here, not at the top: importing steppe must not load asyncio's event loop machinery
 
             tasks: list[asyncio.Task[Any]] = []
+            group = ParallelGroup()
             for index, make in enumerate(checked):
                 context = contextvars.copy_context()
-                context.run(current_branch().set, Branch(mode=mode, previous=None, ready=threading.Event()))
+                branch = Branch(mode=mode, previous=None, ready=threading.Event(), group=group)
+                context.run(current_branch().set, branch)
                 awaitable = context.run(make)
                 if not isinstance(awaitable, Awaitable):
                     for task in tasks:
                         task.cancel()
-                    raise TypeError(
+                    raise StepUsageError(
                         f"step.parallel: element {index} returned {type(awaitable).__name__}, not an awaitable; "
                         "each element should be a lambda around a step method"
                     )
                 step_call: Awaitable[Any] = awaitable  # pyright: ignore[reportUnknownVariableType]
                 tasks.append(asyncio.get_running_loop().create_task(_await(step_call), context=context))
             outcomes = await asyncio.gather(*tasks, return_exceptions=True)
+            runtime.warn_duplicate_ids(group)
             failure = _first_failure(outcomes)
             if failure is not None:
                 raise failure
             return tuple(outcomes)
 
-        return StepCall(_not_stored, gather, f"parallel group of {len(checked)}")
-
-
-def _not_stored() -> None:
-    return None  # a group is not a step: its steps answer from storage themselves
+        return runtime.group_call(len(checked), gather)
 
 
 async def _await(awaitable: Awaitable[_T]) -> _T:
@@ -750,10 +756,11 @@ class StepSync(_StepMethods):
         from concurrent.futures import Future, ThreadPoolExecutor  # here, not at the top, as asyncio in Step.parallel
 
         previous: threading.Event | None = None
+        group = ParallelGroup()
         with ThreadPoolExecutor(max_workers=len(checked), thread_name_prefix="steppe-parallel") as pool:
             futures: list[Future[Any]] = []
             for make in checked:
-                branch = Branch(mode=mode, previous=previous, ready=threading.Event())
+                branch = Branch(mode=mode, previous=previous, ready=threading.Event(), group=group)
                 previous = branch.ready
                 context = contextvars.copy_context()
                 context.run(current_branch().set, branch)
@@ -764,6 +771,7 @@ class StepSync(_StepMethods):
                     outcomes.append(future.result())
                 except BaseException as error:  # noqa: BLE001 - every branch's outcome is kept, see _first_failure
                     outcomes.append(error)
+        self._runtime.warn_duplicate_ids(group)
         failure = _first_failure(outcomes)
         if failure is not None:
             raise failure

@@ -11,9 +11,10 @@ import time
 from collections.abc import Callable, Mapping
 from contextlib import AbstractAsyncContextManager, nullcontext
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from steppe._core.errors import StepError
+from steppe._core.events import Event
 from steppe._core.failures import classify_failure
 from steppe._core.ids import StepId
 from steppe._core.outcomes import ErrorInfo, Interrupt, Memo, MemoData, MemoError, MemoJson
@@ -26,8 +27,19 @@ from steppe._core.requests import (
     WaitForEventRequest,
 )
 from steppe._core.runtime import resolve_memo
+from steppe._engine.faults import EngineFault, is_engine_fault
 from steppe._engine.host import RunHost
-from steppe._engine.progress import StepFinished, StepStarted
+from steppe._engine.progress import (
+    EventsSent,
+    InvokeFinished,
+    InvokeStarted,
+    SleepFinished,
+    SleepStarted,
+    StepFinished,
+    StepStarted,
+    WaitFinished,
+    WaitStarted,
+)
 from steppe._engine.store import RunRecord, StepAttempts, StepKind, WaitRecord
 
 __all__ = ["EmbeddedDriver"]
@@ -77,6 +89,12 @@ class EmbeddedDriver:
         except StepError:
             if self._replay_every_step:
                 raise Interrupt from None  # the replay raises it again, from the stored failure
+            raise
+        except Exception as error:
+            # The one place a failure of the engine's storage is kept out of the user's function (a step
+            # handler's own errors never get here: ``_run_step`` takes them). The engine pauses and retries the run.
+            if is_engine_fault(error):
+                raise EngineFault(error) from error
             raise
         if self._replay_every_step:
             # Suspend after every new step so the engine replays the function from storage: each result the
@@ -230,9 +248,13 @@ class EmbeddedDriver:
             wait = WaitRecord(kind="sleep", wake_at=wake_at, event_name=None, expression=None, child_run_id=None)
             host.store.insert_wait(self._run.id, step.hashed, step.deduplicated, wait, now=host.clock.now())
         assert wait.wake_at is not None
+        if host.reporting:
+            host.report(SleepStarted(self._run.id, step.deduplicated, host.clock.now(), wait.wake_at))
         await host.clock.sleep_until(wait.wake_at)
         host.store.resolve_wait(self._run.id, step.hashed, MemoData(None), host.clock.now())
         self._memos[step.hashed] = MemoData(None)
+        if host.reporting:
+            host.report(SleepFinished(self._run.id, step.deduplicated, host.clock.now()))
 
     async def _wait_for_event(self, request: WaitForEventRequest) -> object:
         host, step = self._host, request.id
@@ -246,8 +268,17 @@ class EmbeddedDriver:
                 child_run_id=None,
             )
             host.store.insert_wait(self._run.id, step.hashed, step.deduplicated, wait, now=host.clock.now())
+        if host.reporting:
+            host.report(
+                WaitStarted(
+                    self._run.id, step.deduplicated, host.clock.now(), request.event, request.if_exp, wait.wake_at
+                )
+            )
         memo = await self._resolution(step, wait, on_timeout=MemoData(None))
-        return resolve_memo(step, memo, request.codec)
+        received = resolve_memo(step, memo, request.codec)
+        if host.reporting:
+            host.report(WaitFinished(self._run.id, step.deduplicated, host.clock.now(), _event_id(received)))
+        return received
 
     async def _invoke(self, request: InvokeRequest) -> object:
         host, step = self._host, request.id
@@ -256,8 +287,32 @@ class EmbeddedDriver:
             wake_at = None if request.timeout is None else host.clock.now() + request.timeout
             wait = host.start_child_run(self._run.id, step, request.function, request.data, wake_at)
         timeout = MemoError(ErrorInfo("InvokeTimeoutError", f"function {request.function.id!r} did not finish in time"))
+        if host.reporting:
+            host.report(
+                InvokeStarted(
+                    self._run.id,
+                    step.deduplicated,
+                    host.clock.now(),
+                    request.function.id,
+                    wait.child_run_id,
+                    wait.wake_at,
+                )
+            )
         memo = await self._resolution(step, wait, on_timeout=timeout)
+        if host.reporting:
+            self._report_invoke_end(step, wait, memo, timed_out=memo is timeout)
         return resolve_memo(step, memo, request.function.output_codec)
+
+    def _report_invoke_end(self, step: StepId, wait: WaitRecord, memo: Memo, *, timed_out: bool) -> None:
+        host = self._host
+        status: Literal["completed", "failed", "cancelled", "timed out"] = "completed"
+        error = memo.error if isinstance(memo, MemoError) else None
+        if timed_out:
+            status = "timed out"
+        elif error is not None:
+            child = host.store.load_run(wait.child_run_id) if wait.child_run_id is not None else None
+            status = "cancelled" if child is not None and child.status == "cancelled" else "failed"
+        host.report(InvokeFinished(self._run.id, step.deduplicated, host.clock.now(), wait.child_run_id, status, error))
 
     async def _resolution(self, step: StepId, wait: WaitRecord, *, on_timeout: Memo) -> Memo:
         """Wait until the engine resolves this wait (an event matched, a child run ended) or it times out."""
@@ -290,9 +345,18 @@ class EmbeddedDriver:
         return memo
 
     def _send_event(self, request: SendEventRequest) -> list[str]:
-        event_ids = self._host.send_events(self._run.id, request.id, request.events)
+        host = self._host
+        event_ids = host.send_events(self._run.id, request.id, request.events)
         self._memos[request.id.hashed] = MemoData(list[Any](event_ids))
+        if host.reporting:
+            names = tuple(event.name for event in request.events)
+            host.report(EventsSent(self._run.id, request.id.deduplicated, host.clock.now(), names, tuple(event_ids)))
         return event_ids
+
+
+def _event_id(received: object) -> str | None:
+    """The id of the event a ``wait_for_event`` step received; ``None`` when it timed out."""
+    return received.id if isinstance(received, Event) else None
 
 
 _ZERO = timedelta(0)

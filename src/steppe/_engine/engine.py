@@ -6,9 +6,9 @@ import asyncio
 import dataclasses
 import logging
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Final, Generic, Literal, Self
@@ -16,7 +16,7 @@ from typing import Any, Final, Generic, Literal, Self
 from pydantic import ValidationError
 from typing_extensions import TypeVar
 
-from steppe._core.errors import RunNotFoundError, SteppeError
+from steppe._core.errors import ENGINE_FAULT_PREFIX, EngineError, RunNotFoundError, SteppeError
 from steppe._core.events import Event, TriggerCron, TriggerEvent, event_list, new_event_id
 from steppe._core.execute import Completed, Failed, Suspended, run_attempt
 from steppe._core.expressions import compile_expression
@@ -26,8 +26,9 @@ from steppe._core.outcomes import ErrorInfo, Memo, MemoData, MemoError
 from steppe._core.serde import JsonValue
 from steppe._engine.clock import Clock, SystemClock
 from steppe._engine.embedded_driver import EmbeddedDriver
+from steppe._engine.faults import FAULT_BACKOFF, INTERNAL_FAULT_ATTEMPTS, EngineFault, engine_errors, is_storage_fault
 from steppe._engine.flow_control import FlowControl, RunCancelled
-from steppe._engine.progress import ProgressListener, RunFinished, StepFinished, StepStarted
+from steppe._engine.progress import Progress, ProgressListener, RunFinished, RunRetrying, RunStarted, StepProgress
 from steppe._engine.queues import HOLD_KINDS, HeldGroup, Release, RunQueues
 from steppe._engine.retry import RetryPolicy
 from steppe._engine.store import RunRecord, RunStatus, Store, WaitRecord
@@ -35,6 +36,8 @@ from steppe._engine.store import RunRecord, RunStatus, Store, WaitRecord
 __all__ = ["Engine", "RunResult", "triggered_functions"]
 
 _T = TypeVar("_T", default=Any)
+_A = TypeVar("_A")
+_R = TypeVar("_R")
 
 INVOKE_EVENT = "inngest/function.invoked"
 CRON_EVENT = "inngest/scheduled.timer"
@@ -81,6 +84,10 @@ class Engine:
 
     Flow control: the options in ``steppe._engine.flow_control.ENFORCED`` are enforced; entering logs a warning for
     each other option a function sets.
+
+    Faults of the engine itself never reach a function's code (see ``steppe._engine.faults``): a failing database
+    pauses the run, retried with backoff until it works again; any other fault is retried 5 times in all, then the
+    run fails with ``EngineError``. Public calls raise ``EngineError`` naming the cause.
     """
 
     def __init__(
@@ -131,11 +138,13 @@ class Engine:
             (function.id, function.local_id, function.id.removesuffix(f"-{function.local_id}"))
             for function in self._functions.values()
         )
-        for function_id, stored_kind, key in self._open_store.pending_groups():
+        with engine_errors("Engine start"):
+            pending, unfinished = self._open_store.pending_groups(), self._open_store.unfinished_runs()
+        for function_id, stored_kind, key in pending:
             kind = HOLD_KINDS.get(stored_kind)
             if function_id in self._functions and kind is not None:  # another app's held starts stay stored
                 self._watch(HeldGroup(function_id, kind, key))
-        for run_id, function_id in self._open_store.unfinished_runs():
+        for run_id, function_id in unfinished:
             if function_id in self._functions:
                 self._schedule(run_id)
             else:  # another app's (or a removed function's) run: left as stored, for an engine that has it
@@ -192,26 +201,31 @@ class Engine:
         raises pydantic's ValidationError and nothing is stored.
         """
         batch = event_list(events, what="Engine.send")
-        with self._store.transaction():
-            accepted = self._accept_events(batch)
-        self._after_accept(accepted)
+        with engine_errors("Engine.send (nothing was sent)"):
+            with self._store.transaction():
+                accepted = self._accept_events(batch)
+        with engine_errors("Engine.send (the events are stored; their runs start when the engine next opens)"):
+            self._after_accept(accepted)
         return accepted.run_ids
 
     async def wait(self, run_id: str, timeout: float | None = None) -> RunResult[Any]:
         """Wait until the run has finished (``timeout`` in real seconds) and return how it ended."""
-        record = self._store.load_run(run_id)
+        with engine_errors("Engine.wait"):
+            record = self._store.load_run(run_id)
         if record is None:
             raise RunNotFoundError(run_id, self._store.path)
         if record.status == "running":
             done = self._finished.setdefault(run_id, asyncio.get_running_loop().create_future())
             await asyncio.wait_for(asyncio.shield(done), timeout)
-            record = self._store.load_run(run_id)
+            with engine_errors("Engine.wait"):
+                record = self._store.load_run(run_id)
             assert record is not None
         return self._result(record)
 
     def result(self, run_id: str) -> RunResult[Any]:
         """How the run stands now, without waiting."""
-        record = self._store.load_run(run_id)
+        with engine_errors("Engine.result"):
+            record = self._store.load_run(run_id)
         if record is None:
             raise RunNotFoundError(run_id, self._store.path)
         return self._result(record)
@@ -296,7 +310,7 @@ class Engine:
 
     # -- what the driver asks of the engine (through ``_RunHost``) ----------------------------------
 
-    def _report(self, progress: StepStarted | StepFinished | RunFinished) -> None:
+    def _report(self, progress: Progress) -> None:
         for listener in self._listeners:
             listener(progress)
 
@@ -336,17 +350,46 @@ class Engine:
         """Sleep until the group's earliest held start is due, release it, repeat until nothing is held."""
         try:
             # Re-read each time: a debounce may have pushed the due time back while this slept.
-            while (due := self._store.pending_due(group.function_id, group.kind, group.key)) is not None:
+            what = f"held starts of {group.function_id!r}"
+            while (due := await self._through_storage_faults(what, self._pending_due, group)) is not None:
                 await self._clock.sleep_until(due)
-                accepted = Accepted()
-                now = self._clock.now()
-                with self._store.transaction():
-                    released = self._queues.release(group, self._store, now)
-                    self._create_runs(group.function_id, released, accepted, now)
-                accepted.held = [other for other in accepted.held if other != group]  # this loop keeps watching it
+                accepted = await self._through_storage_faults(what, self._release, group)
                 self._after_accept(accepted)
         finally:
             self._releases.pop(group, None)
+
+    def _pending_due(self, group: HeldGroup) -> datetime | None:
+        return self._store.pending_due(group.function_id, group.kind, group.key)
+
+    def _release(self, group: HeldGroup) -> Accepted:
+        accepted = Accepted()
+        now = self._clock.now()
+        with self._store.transaction():
+            released = self._queues.release(group, self._store, now)
+            self._create_runs(group.function_id, released, accepted, now)
+        accepted.held = [other for other in accepted.held if other != group]  # the caller keeps watching it
+        return accepted
+
+    async def _through_storage_faults(self, what: str, action: Callable[[_A], _R], argument: _A) -> _R:
+        """``action(argument)``, retried with the fault backoff while the database fails under it (the engine's
+        own background work: held starts, crons, deadlines; a run's faults are handled in ``_drive_through_faults``)."""
+        faults = 0
+        while True:
+            try:
+                return action(argument)
+            except Exception as error:
+                if not is_storage_fault(error):
+                    raise
+                faults += 1
+                delay = _fault_delay(faults)
+                (logger.warning if faults == 1 else logger.debug)(
+                    "steppe: %s paused: the engine's storage failed (%s: %s); retrying in %.2fs",
+                    what,
+                    type(error).__name__,
+                    error,
+                    delay,
+                )
+                await asyncio.sleep(delay)
 
     # -- running ---------------------------------------------------------------------------------
 
@@ -356,16 +399,82 @@ class Engine:
 
     async def _drive(self, run_id: str) -> None:
         try:
-            await self._drive_attempts(run_id)
-        except asyncio.CancelledError:
-            raise
-        except Exception:  # pragma: no cover - an engine bug must not stop the other runs
-            logger.exception("steppe: run %s stopped on an internal error", run_id)
+            await self._drive_through_faults(run_id)
         finally:
             self._tasks.pop(run_id, None)
             deadline = self._deadlines.pop(run_id, None)
             if deadline is not None:
                 deadline.cancel()
+
+    async def _drive_through_faults(self, run_id: str) -> None:
+        """Drive the run to its end, through faults of the engine (see ``steppe._engine.faults``).
+
+        A storage fault pauses the run, retried with backoff until the database works again; the run then
+        resumes from its stored steps. Any other fault is retried ``INTERNAL_FAULT_ATTEMPTS`` times in all, then
+        the run fails with ``EngineError``: it never stays "running" with nobody driving it.
+        """
+        storage_faults = internal_faults = 0
+        while True:
+            try:
+                await self._drive_attempts(run_id)
+            except EngineFault as fault:
+                cause: BaseException = fault.cause
+            except Exception as error:  # noqa: BLE001 - the engine's own failure; the user's are outcomes
+                cause = error
+            else:
+                if storage_faults:
+                    logger.info(
+                        "steppe: run %s ended after its storage recovered (paused %d times)", run_id, storage_faults
+                    )
+                return
+            if is_storage_fault(cause):
+                storage_faults += 1
+                delay = _fault_delay(storage_faults)
+                log = logger.warning if storage_faults == 1 else logger.debug
+                log(
+                    "steppe: run %s paused: the engine's storage failed (%s: %s); retrying in %.2fs",
+                    run_id,
+                    type(cause).__name__,
+                    cause,
+                    delay,
+                )
+            else:
+                internal_faults += 1
+                if internal_faults >= INTERNAL_FAULT_ATTEMPTS:
+                    logger.error(
+                        "steppe: run %s fails: the engine hit an internal error %d times",
+                        run_id,
+                        internal_faults,
+                        exc_info=cause,
+                    )
+                    await self._fail_for_engine_fault(run_id, cause)
+                    return
+                delay = _fault_delay(internal_faults)
+                logger.warning(
+                    "steppe: run %s hit an internal error of the engine (%s: %s); retrying in %.2fs",
+                    run_id,
+                    type(cause).__name__,
+                    cause,
+                    delay,
+                    exc_info=cause,
+                )
+            await asyncio.sleep(delay)
+
+    async def _fail_for_engine_fault(self, run_id: str, cause: BaseException) -> None:
+        """End the run ``failed`` with an ``EngineError`` for ``cause``, retrying until that is stored."""
+        error = ErrorInfo(EngineError.__name__, f"{ENGINE_FAULT_PREFIX}{type(cause).__name__}: {cause}")
+        tries = 0
+        while True:
+            try:
+                run = self._store.load_run(run_id)
+                if run is not None and run.status == "running":
+                    self._finish(run, Failed(error, retriable=False))
+                return
+            except Exception:
+                tries += 1
+                delay = _fault_delay(tries)
+                logger.exception("steppe: run %s: its failure could not be stored; retrying in %.2fs", run_id, delay)
+                await asyncio.sleep(delay)
 
     # -- cancelling ------------------------------------------------------------------------------
     # A cancelled run is marked "cancelled" in the database first and only then is its task stopped; engine
@@ -404,7 +513,8 @@ class Engine:
     async def _expire(self, run: RunRecord, deadline: datetime) -> None:
         await self._clock.sleep_until(deadline)
         message = f"run of function {run.function_id!r} did not finish within its timeouts.finish"
-        self._cancel_run(RunCancelled(run.id, ErrorInfo("FunctionTimeoutError", message)))
+        cancel = RunCancelled(run.id, ErrorInfo("FunctionTimeoutError", message))
+        await self._through_storage_faults(f"the deadline of run {run.id}", self._cancel_run, cancel)
 
     async def _drive_attempts(self, run_id: str) -> None:
         run = self._store.load_run(run_id)
@@ -414,10 +524,12 @@ class Engine:
             self._store.record_run_started(run.id, self._clock.now())
         function = self._functions[run.function_id]  # only runs of this engine's functions are scheduled
         deadline = self._flow.finish_deadline(function.id, run.created_at)
-        if deadline is not None:
+        if deadline is not None and run.id not in self._deadlines:  # driven again after a fault: it has its timer
             self._deadlines[run.id] = asyncio.create_task(self._expire(run, deadline), name=f"steppe-deadline-{run.id}")
         raw_events = self._store.load_events(run.event_ids)
         gates, claims = self._flow.gates, self._flow.claims(function.id, raw_events[0])
+        if self._listeners:
+            self._report(RunStarted(run.id, function.id, run.attempt, run.parent_run_id))
         while True:
             if run.retry_at is not None:
                 await self._clock.sleep_until(run.retry_at)
@@ -437,6 +549,8 @@ class Engine:
                 now = self._clock.now()
                 retry_at = now + self._retry_policy.delay(run.attempt + 1, now=now, retry_after=outcome.retry_after)
                 self._store.schedule_run_retry(run.id, run.attempt + 1, retry_at)
+                if self._listeners:
+                    self._report(RunRetrying(run.id, function.id, run.attempt, now, outcome.error, retry_at))
                 reloaded = self._store.load_run(run.id)
                 assert reloaded is not None
                 run = reloaded
@@ -470,14 +584,16 @@ class Engine:
                 self._store.finish_run(run.id, "failed", now, error=outcome.error)
                 function = self._functions.get(run.function_id)
                 if function is not None and function.handles_failure_of is None:
-                    failure: Event[Any] = Event(
-                        name=FAILURE_EVENT,
-                        data={
-                            "function_id": run.function_id,
-                            "run_id": run.id,
-                            "error": dataclasses.asdict(outcome.error),
-                        },
-                    )
+                    triggering = self._store.load_events(run.event_ids)
+                    data: dict[str, Any] = {
+                        "function_id": run.function_id,
+                        "run_id": run.id,
+                        "error": dataclasses.asdict(outcome.error),
+                        "event": triggering[0],  # as Inngest's failure event carries it
+                    }
+                    if "batch_events" in function.options:
+                        data["events"] = triggering
+                    failure: Event[Any] = Event(name=FAILURE_EVENT, data=data)
                     accepted = self._accept_events([failure])
         self._after_accept(accepted)
         if isinstance(outcome, Completed):
@@ -496,9 +612,13 @@ class Engine:
                 name=CRON_EVENT, data={"cron": trigger.cron}, id=new_event_id(), ts=int(fire_at.timestamp() * 1000)
             )
             run_id = _new_run_id()
-            with self._store.transaction():
-                self._store.insert_event(event.id, event.name, event.model_dump(mode="json"), self._clock.now())
-                self._store.create_run(run_id, function.id, [event.id], self._clock.now())
+
+            def start(event: Event[Any], run_id: str = run_id) -> None:
+                with self._store.transaction():
+                    self._store.insert_event(event.id, event.name, event.model_dump(mode="json"), self._clock.now())
+                    self._store.create_run(run_id, function.id, [event.id], self._clock.now())
+
+            await self._through_storage_faults(f"the cron of {function.id!r}", start, event)
             self._schedule(run_id)
 
     # -- commands from other processes (steppe send, runs cancel / rerun, steppe.Runs) ----------------
@@ -506,6 +626,10 @@ class Engine:
     def apply_commands(self) -> int:
         """Apply the commands other processes left in the database: accept their events, stop the runs they
         cancelled, start the runs they created. Each is applied and removed in one transaction; returns how many."""
+        with engine_errors("Engine.apply_commands"):
+            return self._apply_commands()
+
+    def _apply_commands(self) -> int:
         applied = 0
         while True:
             accepted = Accepted()
@@ -554,7 +678,7 @@ class Engine:
         def reporting(self) -> bool:
             return bool(self._engine._listeners)
 
-        def report(self, progress: StepStarted | StepFinished) -> None:
+        def report(self, progress: StepProgress) -> None:
             self._engine._report(progress)
 
         def expect_resolution(self, run_id: str, step: str) -> asyncio.Future[Memo]:
@@ -608,6 +732,11 @@ def triggered_functions(
 
 
 _NOT_RUNNING: Final = "the engine is not running: use it as `async with Engine(...) as engine:`"
+
+
+def _fault_delay(faults: int) -> float:
+    """Seconds before retrying a run after its ``faults``-th fault in a row."""
+    return FAULT_BACKOFF.delay(faults, now=datetime.now(UTC)).total_seconds()
 
 
 def _new_run_id() -> str:

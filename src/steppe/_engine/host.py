@@ -17,7 +17,7 @@ from steppe._core.ids import StepId
 from steppe._core.outcomes import Memo
 from steppe._core.serde import JsonValue
 from steppe._engine.clock import Clock
-from steppe._engine.progress import StepFinished, StepStarted
+from steppe._engine.progress import StepProgress
 from steppe._engine.retry import RetryPolicy
 from steppe._engine.store import Store, WaitRecord
 
@@ -43,7 +43,7 @@ class RunHost(Protocol):
         """Whether anyone listens to progress (so the hot path builds no reports for nobody)."""
         ...
 
-    def report(self, progress: StepStarted | StepFinished) -> None: ...
+    def report(self, progress: StepProgress) -> None: ...
 
     def expect_resolution(self, run_id: str, step: str) -> asyncio.Future[Memo]:
         """A future the engine completes with the step's result when an event matches it or its child run ends."""

@@ -155,8 +155,8 @@ def _show_text(detail: RunDetail, database: str) -> str:
 
 
 def _worker(app_target: str, database: str) -> None:
+    from steppe._cli.progress import ProgressPrinter
     from steppe._operate.worker import run_worker
-    from steppe.cli import ProgressPrinter
 
     app = load_app(app_target)
 
@@ -166,7 +166,7 @@ def _worker(app_target: str, database: str) -> None:
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
         click.echo(f"steppe worker: {len(app.functions)} functions of app {app.app_id!r} on {database}", err=True)
-        await run_worker(app, database, stop=stop, listeners=[ProgressPrinter()])
+        await run_worker(app, database, stop=stop, listeners=[ProgressPrinter("")])
         click.echo("steppe worker: stopped; unfinished runs resume on the next start", err=True)
 
     try:
