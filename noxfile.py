@@ -1,6 +1,8 @@
 """Every check the project runs; `nox` with no arguments runs all blocking sessions (CI runs exactly that).
 
-Type checkers are pinned: upgrading one is a deliberate change that re-records the typing gaps.
+Type checkers are pinned: upgrading one is a deliberate change that re-records the typing gaps. No default
+session writes a tracked file: `generated` only checks that every generated file is fresh, and the sessions
+that rewrite them (`typing_matrix`, or a generator run by hand) are not in the default list.
 """
 
 from __future__ import annotations
@@ -17,13 +19,13 @@ nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.error_on_missing_interpreters = True
 nox.options.sessions = [
     "tests",
+    "lint",
+    "generated",
     "pyright",
     "mypy",
-    "stubs",
     "stubtest",
     "verifytypes",
     "typing_dist",
-    "typing_matrix",
 ]
 
 ROOT = Path(__file__).parent
@@ -35,6 +37,8 @@ PYREFLY = "pyrefly==1.5.0"
 TY = "ty==0.0.108"
 PYTEST_MYPY_PLUGINS = "pytest-mypy-plugins==4.1.0"
 PEER = "inngest==0.5.19"
+RUFF = "ruff==0.17.6"
+LINTED = ["noxfile.py", "src", "stubs", "tests", "tools", "benchmarks", "examples", "typing_tests"]
 
 TEST_DEPS = ["pytest>=8", "pytest-asyncio>=0.24", "hypothesis>=6.100", PEER, "playwright>=1.45"]
 # The package with every adapter's framework, and the stubs its imports need: type checkers and stub tools
@@ -50,38 +54,59 @@ def tests(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHON)
+def lint(session: nox.Session) -> None:
+    """ruff check and ruff format --check (config in pyproject.toml)."""
+    session.install(RUFF)
+    session.run("ruff", "check", *LINTED)
+    session.run("ruff", "format", "--check", *LINTED)
+
+
+@nox.session(python=PYTHON)
+def generated(session: nox.Session) -> None:
+    """Fails when a generated file is stale: each generator's --check, writing nothing."""
+    # The wheel, as in typing_matrix: the matrix is what users' checkers see, shipped stubs included.
+    session.install(".", PYRIGHT, MYPY, PYREFLY, TY)
+    session.run("python", "tools/generate_overloads.py", "--check")  # the step stub and the benchmark mock
+    session.run("python", "tools/generate_arity_cases.py", "--check")
+    session.run("python", "tools/assert_installed.py")
+    session.run("python", "tools/typing_matrix.py", "--check", "--timings", _timings_file(session))
+
+
+@nox.session(python=PYTHON)
 def pyright(session: nox.Session) -> None:
-    """pyright strict on the package, then the assert_type suite in typing_tests/."""
-    session.install("-e", *FULL_PACKAGE, PYRIGHT)
-    session.run("pyright", "src/steppe", "examples")  # the examples are user code: they must type-check too
+    """pyright strict on the package and its users (examples, tools, tests), and the assert_type suite."""
+    # Editable: the .pth puts stubs/ on the path, so code outside src/steppe sees the step stub (pyproject.toml).
+    session.install("-e", *FULL_PACKAGE, *TEST_DEPS, PYRIGHT)
+    session.run("pyright", "src/steppe", "examples", "tools")
     session.run("pyright", "-p", "typing_tests/pyrightconfig.json")
+    session.run("pyright", "tests")
 
 
 @nox.session(python=PYTHON)
 def mypy(session: nox.Session) -> None:
-    """mypy strict on the package and typing_tests/, then the recorded-gap YAML cases."""
+    """mypy strict on the package, its users (examples, tools, tests), typing_tests/, and the recorded gaps."""
     # pytest-asyncio too: the project's pytest config names its options, and warnings are errors.
-    session.install("-e", *FULL_PACKAGE, MYPY, PYTEST_MYPY_PLUGINS, "pytest-asyncio>=0.24")
-    session.run("mypy", "src/steppe", "examples")
+    session.install("-e", *FULL_PACKAGE, *TEST_DEPS, MYPY, PYTEST_MYPY_PLUGINS)
+    session.run("mypy", "src/steppe")
+    # Runs apart from src/steppe: code checked in the same run as step.py would read it instead of its stub.
+    session.run("mypy", "examples", "tools")
     session.run("mypy", "--config-file", "typing_tests/mypy.ini", "typing_tests")
     session.run("pytest", "-p", "no:cacheprovider", "typing_tests/mypy_cases", "--mypy-ini-file=typing_tests/mypy.ini")
-
-
-@nox.session(python=PYTHON)
-def stubs(session: nox.Session) -> None:
-    """Fails when the generated overloads or stubs are stale."""
-    session.install("-e", *FULL_PACKAGE, MYPY)
-    session.run("python", "tools/generate_overloads.py", "--check", "src/steppe/core/step.py")
-    session.run("python", "tools/generate_arity_cases.py", "--check")
-    session.run("python", "tools/generate_stubs.py", "--check")
+    session.run("mypy", "tests")
 
 
 @nox.session(python=PYTHON)
 def stubtest(session: nox.Session) -> None:
-    """The shipped .pyi files against the runtime package."""
-    # The wheel (not an editable install): the stubs are inside it.
+    """Each shipped .pyi against its runtime module (the modules typed inline have no stub to drift from)."""
+    # The wheel (not an editable install): the stubs are inside it, next to their modules.
     session.install(*FULL_PACKAGE, MYPY)
-    session.run("python", "-m", "mypy.stubtest", "steppe", "--allowlist", "stubs/stubtest-allowlist.txt", "--mypy-config-file", "pyproject.toml")
+    stubs = ROOT / "stubs" / "steppe-stubs"
+    modules = sorted(
+        ".".join(("steppe", *path.relative_to(stubs).with_suffix("").parts)).removesuffix(".__init__")
+        for path in stubs.rglob("*.pyi")
+    )
+    allowlist = ["--allowlist", "stubs/stubtest-allowlist.txt"]
+    session.run("python", "-m", "mypy.stubtest", *modules, *allowlist, "--mypy-config-file", "pyproject.toml")
 
 
 @nox.session(python=PYTHON)
@@ -112,10 +137,17 @@ def typing_dist(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON, name="typing_matrix")
 def typing_matrix(session: nox.Session) -> None:
-    """Writes docs/typing-matrix.md: each typing case under pyright, mypy, pyrefly and ty."""
-    # The wheel, not an editable install: the matrix shows what users' checkers see, shipped stubs included.
+    """Rewrites docs/typing-matrix.md: each typing case under pyright, mypy, pyrefly and ty (`generated` checks it)."""
+    # The wheel, not an editable install: pyrefly 1.5.0 does not read the partial stub package on the dev path.
     session.install(".", PYRIGHT, MYPY, PYREFLY, TY)
-    session.run("python", "tools/typing_matrix.py", *session.posargs)
+    session.run("python", "tools/assert_installed.py")
+    session.run("python", "tools/typing_matrix.py", "--timings", _timings_file(session), *session.posargs)
+
+
+def _timings_file(session: nox.Session) -> str:
+    """Check times are machine noise: they go into the session's venv under .nox/ (git-ignored), never into the
+    tracked matrix. Not session.create_tmp(): it sets TMPDIR, and pyrefly skips a suite copied under .nox/."""
+    return str(Path(session.bin).parent / "typing-matrix-timings.json")
 
 
 @nox.session(python=PYTHON)

@@ -1,4 +1,5 @@
-"""tools/generate_overloads.py, driven through its command line as developers and CI use it."""
+"""tools/generate_overloads.py, driven through its command line as developers and CI use it, and the
+`write_or_check` helper every generator shares (tools/_generated.py)."""
 
 from __future__ import annotations
 
@@ -12,10 +13,14 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from tools._generated import write_or_check
+
+from steppe import Step, StepSync
 
 REPO = Path(__file__).resolve().parents[1]
 GENERATOR = REPO / "tools" / "generate_overloads.py"
 MOCK = REPO / "benchmarks" / "typecheck" / "mock_steppe.py"
+STEP_STUB = REPO / "stubs" / "steppe-stubs" / "_core" / "step.pyi"
 
 
 def _marker(edge: str, name: str, indent: str = "") -> str:
@@ -142,15 +147,7 @@ def test_check_notices_a_hand_edit_inside_a_block(tmp_path: Path) -> None:
 
 
 def test_default_arity_is_the_scripts_constant(tmp_path: Path) -> None:
-    constant = next(
-        int(node.value.value)
-        for node in ast.parse(GENERATOR.read_text()).body
-        if isinstance(node, ast.Assign)
-        and isinstance(node.targets[0], ast.Name)
-        and node.targets[0].id == "MAX_ARITY"
-        and isinstance(node.value, ast.Constant)
-        and isinstance(node.value.value, int)
-    )
+    constant = _max_arity()
     target = write_template(tmp_path / "steps.py")
 
     generate(target)
@@ -164,6 +161,93 @@ def test_checked_in_benchmark_mock_is_fresh() -> None:
     check = generate("--check", MOCK)
 
     assert (check.returncode, check.stdout) == (0, "")
+
+
+def test_checked_in_step_stub_is_fresh() -> None:
+    check = generate("--check", STEP_STUB)
+
+    assert (check.returncode, check.stdout) == (0, "")
+
+
+def test_without_files_the_generator_targets_the_stub_and_the_mock() -> None:
+    before = {path: path.read_text() for path in (STEP_STUB, MOCK)}
+
+    check = generate("--check", "--max-arity", "2")
+
+    assert check.returncode == 1
+    assert f"--- {STEP_STUB} (on disk)" in check.stdout
+    assert f"--- {MOCK} (on disk)" in check.stdout
+    assert {path: path.read_text() for path in before} == before
+
+
+def test_the_ladder_lives_only_in_the_stub() -> None:
+    # The runtime keeps one plain `parallel`; its overloads are in stubs/steppe-stubs/_core/step.pyi.
+    assert typing.get_overloads(Step.parallel) == []
+    assert typing.get_overloads(StepSync.parallel) == []
+    runtime_source = (REPO / "src" / "steppe" / "_core" / "step.py").read_text()
+    assert "GENERATED" not in runtime_source
+    assert "@overload" not in runtime_source
+    assert STEP_STUB.read_text().count("    def parallel(\n") == 2 * (_max_arity() + 2)
+
+
+def _max_arity() -> int:
+    return next(
+        int(node.value.value)
+        for node in ast.parse(GENERATOR.read_text()).body
+        if isinstance(node, ast.Assign)
+        and isinstance(node.targets[0], ast.Name)
+        and node.targets[0].id == "MAX_ARITY"
+        and isinstance(node.value, ast.Constant)
+        and isinstance(node.value.value, int)
+    )
+
+
+def test_write_or_check_writes_a_missing_file_and_its_folders(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = tmp_path / "deep" / "out.txt"
+
+    assert write_or_check(target, "one\n", check=False)
+
+    assert target.read_text() == "one\n"
+    assert capsys.readouterr().out == f"wrote {target}\n"
+
+
+def test_write_or_check_is_silent_on_a_fresh_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    target = tmp_path / "out.txt"
+    target.write_text("same\n")
+
+    assert write_or_check(target, "same\n", check=True)
+    assert write_or_check(target, "same\n", check=False)
+
+    assert capsys.readouterr().out == ""
+
+
+def test_write_or_check_reports_a_stale_file_with_a_diff_and_keeps_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = tmp_path / "out.txt"
+    target.write_text("old\n")
+
+    assert not write_or_check(target, "new\n", check=True)
+
+    out = capsys.readouterr().out
+    assert f"--- {target} (on disk)" in out
+    assert f"+++ {target} (generated)" in out
+    assert "-old" in out
+    assert "+new" in out
+    assert target.read_text() == "old\n"
+
+
+def test_write_or_check_reports_a_missing_file_without_creating_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = tmp_path / "absent.txt"
+
+    assert not write_or_check(target, "text\n", check=True)
+
+    assert f"--- {target} (missing)" in capsys.readouterr().out
+    assert not target.exists()
 
 
 @pytest.mark.parametrize(

@@ -63,6 +63,7 @@ def test_every_attempt_of_a_step_is_kept_with_its_error(store: Store) -> None:
             ended_at=at(13),
             retry_at=None,
             error=None,
+            output='"page"',
         ),
     )
     assert store.load_memo("r1", "h-fetch") == MemoJson('"page"')

@@ -1,7 +1,7 @@
 """Prove that `steppe` imports from site-packages (the installed wheel, stubs included), not from src/.
 
-The typing_dist session runs this next to the copied typing tests before checking them, so a passing run
-means the checkers saw what a user installs.
+The typing_dist and typing_matrix sessions run this before checking the typing tests, so a passing run means
+the checkers saw what a user installs: py.typed, and every stub of stubs/steppe-stubs next to its module.
 
 Usage: python tools/assert_installed.py [--package steppe] [--wheel dist/steppe-X-py3-none-any.whl]
 """
@@ -16,16 +16,15 @@ import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 
-# Modules whose stub must ship next to the module in the wheel: the API the typing tests exercise.
-REQUIRED_STUBS = (
-    "__init__.pyi",
-    "core/step.pyi",
-    "core/calls.pyi",
-    "events.pyi",
-    "function.pyi",
-    "context.pyi",
-    "client.pyi",
-)
+STUBS = Path(__file__).resolve().parent.parent / "stubs" / "steppe-stubs"
+
+
+def required_stubs() -> list[str]:
+    """The stubs the package must ship, relative to the package: every .pyi of the repository's stubs folder."""
+    found = sorted(p.relative_to(STUBS).as_posix() for p in STUBS.rglob("*.pyi"))
+    if not found:
+        raise SystemExit(f"assert_installed: no .pyi files under {STUBS}")
+    return found
 
 
 def check(package: str) -> list[str]:
@@ -42,7 +41,7 @@ def check(package: str) -> list[str]:
         failures.append(f"{package} imports from a source tree: {location}")
     if not (location / "py.typed").is_file():
         failures.append(f"{location} has no py.typed")
-    for stub in REQUIRED_STUBS:
+    for stub in required_stubs():
         if not (location / stub).is_file():
             failures.append(f"{location / stub} is missing: the wheel does not ship its stubs")
         elif not (location / stub).with_suffix(".py").is_file():
@@ -51,13 +50,16 @@ def check(package: str) -> list[str]:
 
 
 def check_wheel(wheel: Path, package: str) -> list[str]:
-    """Every module of `package` in the wheel must have its .pyi beside it, and py.typed must be there."""
+    """The wheel must hold py.typed and every required stub, each beside its module's .py."""
     with zipfile.ZipFile(wheel) as archive:
         names = set(archive.namelist())
-    modules = sorted(n for n in names if n.startswith(f"{package}/") and n.endswith(".py"))
-    failures = [f"{wheel.name}: {m} has no {m}i beside it" for m in modules if f"{m}i" not in names]
-    if not modules:
-        failures.append(f"{wheel.name}: no {package}/*.py modules")
+    failures: list[str] = []
+    for stub in required_stubs():
+        name = f"{package}/{stub}"
+        if name not in names:
+            failures.append(f"{wheel.name}: {name} is missing")
+        elif name.removesuffix("i") not in names:
+            failures.append(f"{wheel.name}: {name} has no {name.removesuffix('i')} beside it")
     if f"{package}/py.typed" not in names:
         failures.append(f"{wheel.name}: no {package}/py.typed")
     return failures
@@ -66,7 +68,7 @@ def check_wheel(wheel: Path, package: str) -> list[str]:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Assert the package imports from site-packages with its stubs.")
     parser.add_argument("--package", default="steppe")
-    parser.add_argument("--wheel", type=Path, help="also check this wheel: a .pyi beside every .py, and py.typed")
+    parser.add_argument("--wheel", type=Path, help="also check this wheel: py.typed, and each stub beside its .py")
     args = parser.parse_args(argv)
     package: str = args.package
     wheel: Path | None = args.wheel
@@ -78,7 +80,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         stubs = sorted(p.relative_to(location).as_posix() for p in location.rglob("*.pyi"))
         print(f"assert_installed: {package} from {location} with py.typed and {len(stubs)} stub files")
         if wheel is not None:
-            print(f"assert_installed: {wheel.name} ships a .pyi beside every {package} module")
+            print(
+                f"assert_installed: {wheel.name} ships py.typed and {', '.join(required_stubs())} beside their modules"
+            )
     return 1 if failures else 0
 
 

@@ -14,30 +14,16 @@ Usage: python tools/generate_arity_cases.py [--check]
 from __future__ import annotations
 
 import argparse
-import difflib
-import importlib.util
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from _generated import write_or_check
+from generate_overloads import MAX_ARITY
+
 ROOT = Path(__file__).resolve().parent.parent
-OVERLOAD_GENERATOR = ROOT / "tools" / "generate_overloads.py"
 CHECK_FILE = ROOT / "typing_tests" / "check_parallel_arity.py"
 YAML_FILE = ROOT / "typing_tests" / "mypy_cases" / "test_parallel_arity_gaps.yml"
-
-
-def max_arity() -> int:
-    """`MAX_ARITY` read from the overload generator itself, so the two can never disagree."""
-    spec = importlib.util.spec_from_file_location("generate_overloads", OVERLOAD_GENERATOR)
-    if spec is None or spec.loader is None:
-        raise SystemExit(f"generate_arity_cases: cannot load {OVERLOAD_GENERATOR}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses in the module look themselves up here
-    spec.loader.exec_module(module)
-    value = getattr(module, "MAX_ARITY", None)
-    if not isinstance(value, int) or value < 1:
-        raise SystemExit(f"generate_arity_cases: {OVERLOAD_GENERATOR} has no positive int MAX_ARITY (got {value!r})")
-    return value
 
 
 def _classes(count: int) -> list[str]:
@@ -195,17 +181,6 @@ def render_yaml_file(n: int) -> str:
     return "\n".join(out) + "\n"
 
 
-def _compare(path: Path, new: str) -> bool:
-    old = path.read_text(encoding="utf-8") if path.exists() else ""
-    if old == new:
-        return True
-    diff = difflib.unified_diff(
-        old.splitlines(keepends=True), new.splitlines(keepends=True), f"{path} (on disk)", f"{path} (generated)"
-    )
-    sys.stdout.write("".join(diff))
-    return False
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument(
@@ -213,16 +188,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     check: bool = args.check
-    n = max_arity()
-    outputs = {CHECK_FILE: render_check_file(n), YAML_FILE: render_yaml_file(n)}
-    if check:
-        fresh = [_compare(path, text) for path, text in outputs.items()]
-        return 0 if all(fresh) else 1
-    for path, text in outputs.items():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-        print(f"wrote {path.relative_to(ROOT)} (MAX_ARITY = {n})")
-    return 0
+    outputs = {CHECK_FILE: render_check_file(MAX_ARITY), YAML_FILE: render_yaml_file(MAX_ARITY)}
+    fresh = [write_or_check(path, text, check) for path, text in outputs.items()]
+    return 0 if all(fresh) else 1
 
 
 if __name__ == "__main__":

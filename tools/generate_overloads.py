@@ -11,19 +11,29 @@ indentation of the block. The generated text names, but does not define: `overlo
 `Callable`, `Awaitable`, `StepCall`, `ParallelMode` and the fallback type variable `_T`. The
 target module imports or defines those itself.
 
-Usage: python tools/generate_overloads.py [--check] [--max-arity N] FILE...
+The blocks live in the stub stubs/steppe-stubs/_core/step.pyi (the runtime module has one plain
+`parallel`) and in benchmarks/typecheck/mock_steppe.py; those two are the default FILEs.
+
+Usage: python tools/generate_overloads.py [--check] [--max-arity N] [FILE...]
 (--max-arity overrides MAX_ARITY below; it exists for benchmarks/typecheck.)
 """
 
 from __future__ import annotations
 
 import argparse
-import difflib
 import re
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from _generated import write_or_check
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_TARGETS = (
+    ROOT / "stubs" / "steppe-stubs" / "_core" / "step.pyi",
+    ROOT / "benchmarks" / "typecheck" / "mock_steppe.py",
+)
 
 # N: the highest tuple arity with its own overload; wider tuples use the `tuple[..., ...]` fallback.
 # Chosen from measured type-check cost and inference quality: see docs/overload-cost.md.
@@ -166,17 +176,6 @@ def regenerate(text: str, max_arity: int, source_name: str = "<text>") -> str:
     return "\n".join(out) + "\n"
 
 
-def _unified_diff(path: Path, old: str, new: str) -> str:
-    return "".join(
-        difflib.unified_diff(
-            old.splitlines(keepends=True),
-            new.splitlines(keepends=True),
-            fromfile=f"{path} (on disk)",
-            tofile=f"{path} (generated)",
-        )
-    )
-
-
 def _arity(value: str) -> int:
     arity = int(value)
     # 0 leaves only the empty-tuple overload and the fallback: a reference point for benchmarks.
@@ -187,7 +186,9 @@ def _arity(value: str) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Regenerate the marked `parallel` overload blocks in FILE...")
-    parser.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    parser.add_argument(
+        "files", nargs="*", type=Path, metavar="FILE", help="default: the step stub and the benchmark mock"
+    )
     parser.add_argument(
         "--check",
         action="store_true",
@@ -200,27 +201,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         help=f"highest arity with its own overload (default {MAX_ARITY}; other values are for benchmarks/typecheck)",
     )
     args = parser.parse_args(argv)
-    files: list[Path] = args.files
+    files: list[Path] = args.files or list(DEFAULT_TARGETS)
     max_arity: int = args.max_arity
     check: bool = args.check
 
-    stale = False
+    fresh = True
     for path in files:
         try:
-            old = path.read_text(encoding="utf-8")
-            new = regenerate(old, max_arity, str(path))
+            new = regenerate(path.read_text(encoding="utf-8"), max_arity, str(path))
         except (OSError, GeneratedBlockError) as error:
             print(f"generate_overloads: {error}", file=sys.stderr)
             return 2
-        if new == old:
-            continue
-        if check:
-            sys.stdout.write(_unified_diff(path, old, new))
-            stale = True
-        else:
-            path.write_text(new, encoding="utf-8")
-            print(f"regenerated {path}")
-    return 1 if stale else 0
+        fresh = write_or_check(path, new, check) and fresh
+    return 0 if fresh else 1
 
 
 if __name__ == "__main__":

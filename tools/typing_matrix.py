@@ -13,7 +13,11 @@ comments removed, so each cell shows what the checker itself says:
 For pyright and mypy a gap or error is "recorded" when the suite's ignore comment for that checker
 expects it (their sessions fail on any other). pyrefly and ty are not blocking: this table is their record.
 
-Usage: python tools/typing_matrix.py [--output docs/typing-matrix.md]
+The table depends only on the suite and the checker versions, so a fresh matrix regenerates byte for byte:
+`--check` (run by the `generated` nox session) fails with a diff when the committed one is stale. Check times
+vary from run to run; they are printed, and written to `--timings FILE` if given, never to the matrix.
+
+Usage: python tools/typing_matrix.py [--check] [--output docs/typing-matrix.md] [--timings FILE]
 """
 
 from __future__ import annotations
@@ -33,6 +37,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, cast
+
+from _generated import write_or_check
 
 ROOT = Path(__file__).resolve().parent.parent
 SUITE = ROOT / "typing_tests"
@@ -364,7 +370,6 @@ def render(
     cells: dict[tuple[str, str, str], Cell],
     stray: list[tuple[str, Diagnostic]],
     versions: dict[str, str],
-    timings: dict[str, float],
 ) -> str:
     lines = [
         "# Typing matrix",
@@ -377,9 +382,9 @@ def render(
         "**(recorded)**: the suite's ignore comment for that checker expects exactly this, so its session passes;",
         "pyright and mypy block CI, pyrefly and ty do not (this table is their record).",
         "",
-        "| checker | version | check time |",
-        "|---|---|---|",
-        *(f"| {c} | {versions[c]} | {timings[c]:.1f} s |" for c in CHECKERS),
+        "| checker | version |",
+        "|---|---|",
+        *(f"| {c} | {versions[c]} |" for c in CHECKERS),
         "",
         "## Summary",
         "",
@@ -424,8 +429,14 @@ def render(
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Write the typing matrix (pyright, mypy, pyrefly, ty).")
     parser.add_argument("--output", type=Path, default=OUTPUT)
+    parser.add_argument(
+        "--check", action="store_true", help="write nothing; print a diff and exit 1 if the matrix is stale"
+    )
+    parser.add_argument("--timings", type=Path, help="also write each checker's check time here (not tracked)")
     args = parser.parse_args(argv)
     output: Path = args.output
+    check: bool = args.check
+    timings_file: Path | None = args.timings
     try:
         cases = [case for path in suite_files() for case in collect_cases(path)]
         versions = {c: importlib.metadata.version(PACKAGES[c]) for c in CHECKERS}
@@ -444,11 +455,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except MatrixError as error:
         print(f"typing_matrix: {error}", file=sys.stderr)
         return 2
+    if timings_file is not None:
+        timings_file.parent.mkdir(parents=True, exist_ok=True)
+        timings_file.write_text(json.dumps({c: round(timings[c], 2) for c in CHECKERS}, indent=2) + "\n")
     cells = {(case.file, case.name, c): classify(case, c, diagnostics[c]) for case in cases for c in CHECKERS}
     stray = [(c, d) for c in CHECKERS for d in diagnostics[c] if not any(_covers(case, d) for case in cases)]
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(render(cases, cells, stray, versions, timings), encoding="utf-8")
-    print(f"typing_matrix: wrote {output} ({len(cases)} cases)")
+    text = render(cases, cells, stray, versions)
+    if not write_or_check(output, text, check):
+        print(f"typing_matrix: {output} is stale: run `nox -s typing_matrix` and commit it", file=sys.stderr)
+        return 1
+    print(f"typing_matrix: {output} {'is fresh' if check else 'written'} ({len(cases)} cases)")
     return 0
 
 

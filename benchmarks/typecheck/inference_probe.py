@@ -12,18 +12,15 @@ reports inside each case.
 from __future__ import annotations
 
 import argparse
-import importlib
-import importlib.util
+import ast
 import re
 import shutil
 import subprocess
 import sys
 import tempfile
-import typing
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType
 
 from checker_diagnostics import CHECKERS, Diagnostic, write_configs
 
@@ -245,30 +242,20 @@ def summarize(case: LaidOutCase, diagnostics: Sequence[Diagnostic]) -> str:
     return cell.replace("|", "\\|")
 
 
-def _load_runtime_module(module: str, probe_dir: Path) -> ModuleType:
-    if module != MOCK_MODULE:
-        return importlib.import_module(module)
-    spec = importlib.util.spec_from_file_location(MOCK_MODULE, probe_dir / f"{MOCK_MODULE}.py")
-    if spec is None or spec.loader is None:
-        raise RuntimeError(f"cannot load {probe_dir / MOCK_MODULE}.py")
-    loaded = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(loaded)
-    return loaded
+def generator_arity() -> int:
+    """MAX_ARITY of tools/generate_overloads.py: the N of the regenerated mock and of steppe's step stub.
 
-
-def detect_arity(runtime_module: ModuleType) -> int:
-    """N = number of `Step.parallel` overloads minus the empty tuple and the fallback."""
-    step_class: object = getattr(runtime_module, "Step", None)
-    parallel: object = getattr(step_class, "parallel", None)
-    if not callable(parallel):
-        raise SystemExit(f"{runtime_module.__name__} has no Step.parallel to probe")
-    overloads = typing.get_overloads(parallel)
-    if len(overloads) < 3:
-        raise SystemExit(
-            f"{runtime_module.__name__}.Step.parallel has {len(overloads)} runtime overloads; "
-            "pass --arity N (overloads that live only in a .pyi are invisible at runtime)"
-        )
-    return len(overloads) - 2
+    Read from the source: steppe's overloads live only in its .pyi, so the runtime has none to count.
+    """
+    for node in ast.parse(GENERATOR.read_text(encoding="utf-8")).body:
+        if (
+            isinstance(node, ast.Assign)
+            and [ast.unparse(target) for target in node.targets] == ["MAX_ARITY"]
+            and isinstance(node.value, ast.Constant)
+            and isinstance(node.value.value, int)
+        ):
+            return node.value.value
+    raise SystemExit(f"{GENERATOR} has no `MAX_ARITY = <int>`")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -290,7 +277,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 check=True,
                 capture_output=True,
             )
-        arity = requested_arity or detect_arity(_load_runtime_module(module, probe_dir))
+        arity = requested_arity or generator_arity()
         probe = render_probe(module, arity)
         (probe_dir / PROBE_FILE).write_text(probe.text)
         write_configs(probe_dir, PROBE_FILE, venv_bin)

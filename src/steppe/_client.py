@@ -52,7 +52,7 @@ class Client:
         if not isinstance(app_id, str) or not app_id.strip():  # pyright: ignore[reportUnnecessaryIsInstance]
             raise FunctionDefinitionError(f"Client: app_id must be a non-empty string, got {app_id!r}")
         self.app_id = app_id
-        self.logger = logger or logging.getLogger("steppe")
+        self.logger: logging.Logger = logger or logging.getLogger("steppe")
         self._functions: dict[str, Function[Any, Any]] = {}
         # Only what was given: the rest is read from the environment when the settings are built.
         given: dict[str, object] = {

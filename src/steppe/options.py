@@ -15,7 +15,7 @@ without it. docs/serving.md says which are which and how each is applied. It ref
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
@@ -45,7 +45,7 @@ Period = Annotated[timedelta, AfterValidator(_at_least_one_second)]
 
 
 class _Option(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", strict=True, defer_build=True)
+    model_config: ClassVar[ConfigDict] = ConfigDict(frozen=True, extra="forbid", strict=True, defer_build=True)
 
 
 class Concurrency(_Option):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Generic, overload
+from typing import Any, ClassVar, Generic, overload
 
 from pydantic import BaseModel, ConfigDict, Field
 from typing_extensions import TypeVar
@@ -29,7 +29,7 @@ def new_event_id() -> str:
 class Event(BaseModel, Generic[_D]):
     """An event: a name, a payload, and the id and millisecond timestamp the engine gives it when sent."""
 
-    model_config = ConfigDict(frozen=True, defer_build=True)
+    model_config: ClassVar[ConfigDict] = ConfigDict(frozen=True, defer_build=True)
 
     name: str
     data: _D = Field(default_factory=dict)  # type: ignore[assignment]  # pyright: ignore[reportAssignmentType]

@@ -94,14 +94,14 @@ class Function(Generic[_D, _T]):
             raise FunctionDefinitionError(f"create_function: fn_id must be a non-empty string, got {fn_id!r}")
         self.client = client
         self.local_id = fn_id
-        self.id = f"{client.app_id}-{fn_id}"
-        self.name = options.get("name", fn_id)
+        self.id: str = f"{client.app_id}-{fn_id}"
+        self.name: str = options.get("name", fn_id)
         self.handler = handler
-        self.is_async = _check_handler(handler, self.id)
-        self.retries = options.get("retries", DEFAULT_RETRIES)
+        self.is_async: bool = _check_handler(handler, self.id)
+        self.retries: int = options.get("retries", DEFAULT_RETRIES)
         if not isinstance(self.retries, int) or self.retries < 0:  # pyright: ignore[reportUnnecessaryIsInstance]
             raise FunctionDefinitionError(f"function {self.id!r}: retries must be an int >= 0, got {self.retries!r}")
-        self.triggers = tuple(_check_trigger(t, self.id) for t in triggers)
+        self.triggers: tuple[TriggerEvent[Any] | TriggerCron, ...] = tuple(_check_trigger(t, self.id) for t in triggers)
         if not self.triggers:
             raise FunctionDefinitionError(f"function {self.id!r}: needs at least one trigger")
         typed = {t.event_type for t in self.triggers if isinstance(t, TriggerEvent) and t.event_type is not None}

@@ -110,7 +110,7 @@ class Engine:
             self._functions[function.id] = function
         self._database = database
         self._clock: Clock = clock or SystemClock()
-        self._retry_policy = retry_policy or RetryPolicy()
+        self._retry_policy: RetryPolicy = retry_policy or RetryPolicy()
         self._listeners = list(listeners)
         if replay not in ("on_restart", "every_step"):
             raise ValueError(f"Engine: replay must be 'on_restart' or 'every_step', got {replay!r}")

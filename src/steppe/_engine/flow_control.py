@@ -193,7 +193,7 @@ class FlowControl:
     def __init__(self, functions: Iterable[Function[Any, Any]]) -> None:
         self._functions = list(functions)
         self._policies = {function.id: _policy(function) for function in self._functions}
-        self.gates = ConcurrencyGates()
+        self.gates: ConcurrencyGates = ConcurrencyGates()
 
     def warn_unenforced(self, logger: logging.Logger) -> None:
         for function in self._functions:

@@ -107,11 +107,11 @@ class ServeHandler:
         clock: Callable[[], int] | None = None,
     ) -> None:
         self.client = client
-        self.settings = settings if settings is not None else client.serve_settings()
+        self.settings: ServeSettings = settings if settings is not None else client.serve_settings()
         self.framework = framework
-        self.functions = _served_functions(client, functions)
-        self.api = InngestApi(self.settings, framework=framework, transport=api_transport)
-        self.replay_guard = replay_guard if replay_guard is not None else _PROCESS_REPLAY_GUARD
+        self.functions: dict[str, Function[Any, Any]] = _served_functions(client, functions)
+        self.api: InngestApi = InngestApi(self.settings, framework=framework, transport=api_transport)
+        self.replay_guard: ReplayGuard = replay_guard if replay_guard is not None else _PROCESS_REPLAY_GUARD
         self._clock = clock
         self._warned_server_kind = False
 

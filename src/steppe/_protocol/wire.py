@@ -103,7 +103,7 @@ def _wire_name(json_name: str) -> Any:
 class WireModel(BaseModel):
     """Base of every protocol body: strict known types, unknown keys kept, exact JSON names."""
 
-    model_config = ConfigDict(
+    model_config: ClassVar[ConfigDict] = ConfigDict(
         strict=True,
         extra="allow",
         frozen=True,
