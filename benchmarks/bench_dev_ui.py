@@ -85,7 +85,7 @@ async def measure(database: Path, run_id: str, repeats: int) -> list[tuple[str, 
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description="Page times of the steppe dev UI on a database of many runs.")
     parser.add_argument("--runs", type=int, default=10_000)
     parser.add_argument("--repeats", type=int, default=30)
     args = parser.parse_args()
