@@ -40,10 +40,10 @@ PEER = "inngest==0.5.19"
 RUFF = "ruff==0.17.6"
 LINTED = ["noxfile.py", "src", "stubs", "tests", "tools", "benchmarks", "examples", "typing_tests"]
 
-TEST_DEPS = ["pytest>=8", "pytest-asyncio>=0.24", "hypothesis>=6.100", PEER]
+TEST_DEPS = ["pytest>=8", "pytest-asyncio>=0.24", "hypothesis>=6.100", PEER, "playwright>=1.45"]
 # The package with every adapter's framework, and the stubs its imports need: type checkers and stub tools
 # must resolve every import, or inferred types quietly turn into Any.
-FULL_PACKAGE = [".[serve,fastapi,flask,django]", "django-stubs>=5.2,<5.3", "types-croniter"]
+FULL_PACKAGE = [".[serve,fastapi,flask,django,dev]", "django-stubs>=5.2,<5.3", "types-croniter"]
 
 
 @nox.session(python=PYTHON)

@@ -31,6 +31,7 @@ LAYERS: dict[str, int] = {
     "steppe.cli": 3,
     "steppe._cli": 3,
     "steppe._operate": 3,  # operating runs (steppe.Runs, the worker, their commands): on the engine and the client
+    "steppe._dev": 3,  # `steppe dev`: the worker and the browser UI, under the command that starts them
     "steppe": 4,  # the package's own __init__: the public names, on top of everything
 }
 SIBLINGS_APART = {frozenset({"steppe._engine", "steppe._protocol"})}

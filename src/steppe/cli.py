@@ -111,3 +111,12 @@ def _register_operating_commands() -> None:
 
 
 _register_operating_commands()
+
+
+def _register_dev_command() -> None:
+    from steppe._dev.command import dev
+
+    main.add_command(dev)
+
+
+_register_dev_command()
