@@ -7,6 +7,7 @@ Only a file whose header carries steppe's application id is handed to SQLite.
 
 from __future__ import annotations
 
+import collections
 import json
 import os
 import socket
@@ -53,6 +54,23 @@ class StorageError(SteppeError):
 Access = Literal["create", "write", "read"]
 
 
+# Database files this process has SQLite connections to, with how many: see check_file.
+_CONNECTED: collections.Counter[Path] = collections.Counter()
+
+
+def note_connected(path: Path) -> None:
+    """Record that this process opened an SQLite connection to ``path`` (a checked steppe database)."""
+    _CONNECTED[path.resolve()] += 1
+
+
+def note_disconnected(path: Path) -> None:
+    """Record that one of this process's connections to ``path`` was closed."""
+    resolved = path.resolve()
+    _CONNECTED[resolved] -= 1
+    if _CONNECTED[resolved] <= 0:
+        del _CONNECTED[resolved]
+
+
 def check_file(path: Path, *, access: Access) -> FileState:
     """Whether ``path`` is a steppe database ("steppe") or a place to create one ("new", for ``access="create"``).
 
@@ -72,6 +90,13 @@ def check_file(path: Path, *, access: Access) -> FileState:
         return "new"
     if not path.is_file():
         raise DatabaseError(f"{path} is not a regular file")
+    if path.resolve() in _CONNECTED:
+        # This process already holds a connection to it, opened (and so checked) before. Reading the header now
+        # would open and close the file, and closing any descriptor of a file drops every POSIX lock this process
+        # holds on it (SQLite's included): another process could then write beside our connection and corrupt it.
+        if access != "read":
+            _check_writable(path)
+        return "steppe"
     try:
         with path.open("rb") as handle:
             header = handle.read(_HEADER_SIZE)

@@ -28,6 +28,8 @@ from steppe._engine.database import (
     WriterLock,
     check_file,
     check_integrity,
+    note_connected,
+    note_disconnected,
     sqlite_cause,
     writable,
 )
@@ -234,6 +236,9 @@ class Store:
         self.path = path
         self._lock = lock
         self._guard = StorageErrors(path)
+        self._file = None if path == ":memory:" else Path(path)
+        if self._file is not None:
+            note_connected(self._file)
 
     # -- opening ---------------------------------------------------------------------------------
 
@@ -344,6 +349,9 @@ class Store:
 
     def close(self) -> None:
         self._db.close()
+        if self._file is not None:
+            note_disconnected(self._file)
+            self._file = None
         if self._lock is not None:  # after the connection: the last one out removes -wal and -shm
             self._lock.release()
             self._lock = None
