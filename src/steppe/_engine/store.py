@@ -291,12 +291,7 @@ class Store:
             connection.execute("PRAGMA query_only = ON")
         else:  # no one can write it, so SQLite may read it without locks or side files
             connection = _connect(f"{file.resolve().as_uri()}?mode=ro&immutable=1", uri=True)
-        try:
-            cls._check_existing(connection, str(file), migrating=False)
-        except BaseException:
-            connection.close()
-            raise
-        return cls(connection, str(file))
+        return cls._existing(connection, file)
 
     @classmethod
     def open_shared(cls, path: str | Path) -> Store:
@@ -308,6 +303,11 @@ class Store:
         file = Path(path)
         check_file(file, access="write")
         connection = _connect(f"{file.resolve().as_uri()}?mode=rw", uri=True)
+        return cls._existing(connection, file)
+
+    @classmethod
+    def _existing(cls, connection: sqlite3.Connection, file: Path) -> Store:
+        """A store over ``connection`` to an existing database that must be sound and current (else closed)."""
         try:
             cls._check_existing(connection, str(file), migrating=False)
         except BaseException:
