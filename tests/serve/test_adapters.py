@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sys
 import threading
 import types
 from collections.abc import Iterator
 from typing import Any
 
-import django
 import flask
 import httpx
 import pytest
-from django.conf import settings as django_settings
 from django.test import AsyncClient as DjangoAsyncClient
 from django.test import Client as DjangoClient
 from django.test.utils import override_settings
@@ -163,28 +160,6 @@ def test_flask_on_a_real_server_answers_concurrent_calls(flask_server: str) -> N
 
 
 # --- Django -------------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def django_urls() -> Iterator[types.ModuleType]:
-    """Django configured in the test: no database, no middleware but CSRF, a URL module built here."""
-    if not django_settings.configured:
-        django_settings.configure(
-            DEBUG=False,
-            SECRET_KEY="steppe-tests-only",
-            ALLOWED_HOSTS=["testserver"],
-            MIDDLEWARE=["django.middleware.csrf.CsrfViewMiddleware"],
-            INSTALLED_APPS=[],
-            DATABASES={},
-            USE_TZ=True,
-        )
-        django.setup()
-    module = types.ModuleType("steppe_test_django_urls")
-    sys.modules[module.__name__] = module
-    try:
-        yield module
-    finally:
-        del sys.modules[module.__name__]
 
 
 def django_path(query: dict[str, str]) -> str:

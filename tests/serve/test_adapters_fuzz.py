@@ -5,17 +5,14 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import time
 import types
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
-import django
 import flask
 import httpx
 import pytest
-from django.conf import settings as django_settings
 from django.test import Client as DjangoClient
 from django.test.utils import override_settings
 from fastapi import FastAPI
@@ -153,27 +150,6 @@ def flask_sender() -> Send:
         return answer.status_code, answer.data
 
     return send
-
-
-@pytest.fixture(scope="module")
-def django_urls() -> Iterator[types.ModuleType]:
-    if not django_settings.configured:
-        django_settings.configure(
-            DEBUG=False,
-            SECRET_KEY="steppe-tests-only",
-            ALLOWED_HOSTS=["testserver"],
-            MIDDLEWARE=["django.middleware.csrf.CsrfViewMiddleware"],
-            INSTALLED_APPS=[],
-            DATABASES={},
-            USE_TZ=True,
-        )
-        django.setup()
-    module = types.ModuleType("steppe_fuzz_django_urls")
-    sys.modules[module.__name__] = module
-    try:
-        yield module
-    finally:
-        del sys.modules[module.__name__]
 
 
 def django_sender(urls: types.ModuleType) -> Send:
