@@ -1,4 +1,4 @@
-"""``PATH_OR_MODULE[:ATTRIBUTE]``: import the user's code and find the function to run.
+"""``PATH_OR_MODULE[:ATTRIBUTE]``: import the user's code and find the function (or the app) it names.
 
 Every mistake in the target, or in the code it imports, becomes a one-line click error naming the thing at
 fault (for an error inside the user's module: the file, line and source of the failing statement). An error
@@ -23,10 +23,11 @@ from typing import Any, Literal
 
 import click
 
+from steppe._client import Client
 from steppe._core.errors import SteppeError
 from steppe._core.function import Function
 
-__all__ = ["Target", "load_target"]
+__all__ = ["Target", "load_app", "load_target"]
 
 _STEPPE_DIR = Path(__file__).resolve().parents[1]  # the steppe package
 # Frames in these directories are not the user's code (the standard library, installed packages).
@@ -45,20 +46,40 @@ class Target:
 
 
 def load_target(target: str) -> Target:
-    location, attribute = _split(target)
-    module = _import(location)
+    location, attribute = _split(target, "TARGET")
+    module = _import(location, "TARGET")
     function = _function(module, location, attribute)
     client_names = [name for name, value in vars(module).items() if value is function.client]
     app = f"{location}:{client_names[0]}" if client_names else location
     return Target(function, location, app)
 
 
-def _split(target: str) -> tuple[str, str | None]:
+def load_app(target: str) -> Client:
+    """The ``steppe.Client`` a ``PATH_OR_MODULE[:ATTRIBUTE]`` names (without an attribute: the module's only one)."""
+    location, attribute = _split(target, "APP")
+    module = _import(location, "APP")
+    if attribute is not None:
+        found: object = getattr(module, attribute, None)
+        if not isinstance(found, Client):
+            what = "nothing" if found is None else type(found).__name__
+            raise click.BadParameter(f"{location}:{attribute} is {what}, not a steppe.Client", param_hint="APP")
+        return found
+    clients = {name: value for name, value in vars(module).items() if isinstance(value, Client)}
+    if len(clients) != 1:
+        names = ", ".join(sorted(clients)) or "none"
+        raise click.BadParameter(
+            f"{location} must hold exactly one steppe.Client to use without :ATTRIBUTE (found: {names})",
+            param_hint="APP",
+        )
+    return next(iter(clients.values()))
+
+
+def _split(target: str, param_hint: str) -> tuple[str, str | None]:
     location, colon, attribute = target.rpartition(":")
     if not colon or not attribute.isidentifier():  # no attribute (a Windows drive's colon is not one)
         return target, None
     if not location:
-        raise click.BadParameter(f"{target!r} names no file or module before ':'", param_hint="TARGET")
+        raise click.BadParameter(f"{target!r} names no file or module before ':'", param_hint=param_hint)
     return location, attribute
 
 
@@ -66,14 +87,14 @@ def _is_path(location: str) -> bool:
     return location.endswith(".py") or "/" in location or "\\" in location
 
 
-def _import(location: str) -> ModuleType:
+def _import(location: str, param_hint: str) -> ModuleType:
     if _is_path(location):
         path = Path(location)
         if not path.is_file():
-            raise click.BadParameter(f"no such file: {location}", param_hint="TARGET")
+            raise click.BadParameter(f"no such file: {location}", param_hint=param_hint)
         spec = importlib.util.spec_from_file_location(path.stem, path)
         if spec is None or spec.loader is None:
-            raise click.BadParameter(f"cannot import {location}: not a Python file", param_hint="TARGET")
+            raise click.BadParameter(f"cannot import {location}: not a Python file", param_hint=param_hint)
         module = importlib.util.module_from_spec(spec)
         # Registered under its stem so modules it imports can import it back; its directory is importable.
         sys.modules[spec.name] = module
@@ -90,7 +111,7 @@ def _import(location: str) -> ModuleType:
     except _ModuleMissing as missing:
         raise click.BadParameter(
             f"no module named {missing.name!r} (looked in the current directory {os.getcwd()} and sys.path)",
-            param_hint="TARGET",
+            param_hint=param_hint,
         ) from None
 
 

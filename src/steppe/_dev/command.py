@@ -46,7 +46,7 @@ def dev(app_target: str, database: str | None, port: int) -> None:
         raise click.ClickException(
             f"steppe dev needs the packages of its extra (missing: {missing.name}): pip install 'steppe[dev]'"
         ) from None
-    from steppe._operate.cli import load_app
+    from steppe._cli.targets import load_app
 
     client = load_app(app_target)
     path = Path(database) if database is not None else DEFAULT_DATABASE

@@ -3,68 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-import importlib
-import importlib.util
 import json
 import signal
-import sys
 from datetime import datetime
-from pathlib import Path
-from types import ModuleType
 from typing import Any, get_args
 
 import click
 
+from steppe._cli.targets import load_app
 from steppe._client import Client
 from steppe._core.errors import SteppeError
 from steppe._core.events import Event
 from steppe._operate.runs import RunDetail, Runs, RunStatus, RunSummary, StepInfo
 
-__all__ = ["load_app", "register"]
-
-
-def _import(location: str) -> ModuleType:
-    """A module by file path or dotted name; the current directory is on the import path."""
-    if str(Path.cwd()) not in sys.path and "" not in sys.path:
-        sys.path.insert(0, str(Path.cwd()))
-    if location.endswith(".py") or "/" in location or "\\" in location:
-        path = Path(location)
-        if not path.is_file():
-            raise click.BadParameter(f"no such file: {location}", param_hint="APP")
-        spec = importlib.util.spec_from_file_location(path.stem, path)
-        if spec is None or spec.loader is None:
-            raise click.BadParameter(f"cannot import {location}", param_hint="APP")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[spec.name] = module
-        sys.path.insert(0, str(path.resolve().parent))
-        spec.loader.exec_module(module)
-        return module
-    try:
-        return importlib.import_module(location)
-    except ImportError as error:
-        raise click.BadParameter(f"cannot import module {location!r}: {error}", param_hint="APP") from error
-
-
-def load_app(target: str) -> Client:
-    """``PATH_OR_MODULE[:attribute]`` -> the ``steppe.Client`` it names (without an attribute: the module's only one)."""
-    location, colon, attribute = target.rpartition(":")
-    if not colon or "\\" in attribute or "/" in attribute:  # no attribute (a colon in a Windows path is not one)
-        location, attribute = target, ""
-    module = _import(location)
-    if attribute:
-        found = getattr(module, attribute, None)
-        if not isinstance(found, Client):
-            what = "nothing" if found is None else type(found).__name__
-            raise click.BadParameter(f"{location}:{attribute} is {what}, not a steppe.Client", param_hint="APP")
-        return found
-    clients = {name: value for name, value in vars(module).items() if isinstance(value, Client)}
-    if len(clients) != 1:
-        names = ", ".join(sorted(clients)) or "none"
-        raise click.BadParameter(
-            f"{location} must hold exactly one steppe.Client to use without :ATTRIBUTE (found: {names})",
-            param_hint="APP",
-        )
-    return next(iter(clients.values()))
+__all__ = ["register"]
 
 
 def _runs(database: str, app: Client | None = None) -> Runs:
