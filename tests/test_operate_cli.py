@@ -155,3 +155,15 @@ def test_commands_refuse_bad_input_by_name(database: Path) -> None:
     assert absent.exit_code == 1 and "does not exist" in absent.stderr
     bad_app = steppe_cli("worker", APP + ":nothing", "--db", str(database))
     assert bad_app.exit_code == 2 and "not a steppe.Client" in bad_app.stderr
+
+
+def test_an_app_that_fails_to_import_is_reported_at_its_line(database: Path, tmp_path: Path) -> None:
+    broken = tmp_path / "broken_app.py"
+    broken.write_text("import steppe\n\nclient = steppe.Client('shop')\nraise RuntimeError('no config')\n")
+    result = steppe_cli("worker", str(broken), "--db", str(database))
+    assert result.exit_code == 1, result.stderr
+    assert f"{broken}:4 (raise RuntimeError('no config')): RuntimeError: no config" in result.stderr, result.stderr
+    several = tmp_path / "two_apps.py"
+    several.write_text("import steppe\n\na = steppe.Client('a')\nb = steppe.Client('b')\n")
+    ambiguous = steppe_cli("send", "x", "--db", str(database), "--app", str(several))
+    assert ambiguous.exit_code == 2 and "exactly one steppe.Client" in ambiguous.stderr and "a, b" in ambiguous.stderr
