@@ -92,7 +92,9 @@ class Parked:
         now = datetime.now(UTC)
         with self.store.transaction():
             for i in range(self.count, count):
-                event = steppe.Event(name="start", id=f"bench-start-{i}", ts=int(now.timestamp() * 1000), data={"k": f"k{i}"})
+                event = steppe.Event(
+                    name="start", id=f"bench-start-{i}", ts=int(now.timestamp() * 1000), data={"k": f"k{i}"}
+                )
                 self.store.insert_event(event.id, event.name, event.model_dump(mode="json"), now)
                 run_id = f"bench-run-{i}"
                 self.store.create_run(run_id, self.function_id, [event.id], now)
@@ -144,7 +146,10 @@ async def measure(
             match = await median_send_ms(engine, hit, rounds)
             matched += rounds
             results[count] = (miss, match)
-            print(f"  {kind} {'indexed' if expression == INDEXED else 'unindexed'} {count}: {miss:.3f} / {match:.3f} ms", file=sys.stderr)
+            print(
+                f"  {kind} {'indexed' if expression == INDEXED else 'unindexed'} {count}: {miss:.3f} / {match:.3f} ms",
+                file=sys.stderr,
+            )
     return results
 
 
@@ -172,7 +177,10 @@ async def main() -> None:
     counts = [int(count) for count in arguments.counts.split(",")]
     print(f"python {platform.python_version()}, {platform.platform()}, {os.cpu_count()} cpus, load {os.getloadavg()}")
     with tempfile.TemporaryDirectory() as directory:
-        for kind, title in (("wait", "wait_for_event: runs parked on `reply`"), ("cancel", "cancel: running runs `abort` cancels")):
+        for kind, title in (
+            ("wait", "wait_for_event: runs parked on `reply`"),
+            ("cancel", "cancel: running runs `abort` cancels"),
+        ):
             rows: dict[str, dict[int, tuple[float, float]]] = {}
             for expression in (INDEXED, UNINDEXED):
                 wanted = counts if expression == INDEXED else [c for c in counts if c <= arguments.unindexed_max]

@@ -74,7 +74,7 @@ json_values = st.recursive(
     max_leaves=6,
 )
 # `data` as a map holding (or lacking) the compared fields, or something no field can be selected from.
-data = st.one_of(
+data: st.SearchStrategy[Any] = st.one_of(
     st.fixed_dictionaries({}, optional={"k": json_values, "j": json_values, "n": st.integers(-3, 3)}),
     st.sampled_from([None, [1], "k", 3]),
 )
@@ -149,8 +149,7 @@ def test_indexed_waits_match_what_evaluating_every_condition_matches(
         found = {
             run_id
             for run_id, _, condition in candidates
-            if condition is not None
-            and compile_expression(condition).matches(event=triggers[run_id][1], incoming=sent)
+            if condition is not None and compile_expression(condition).matches(event=triggers[run_id][1], incoming=sent)
         }
         every = {
             run_id
@@ -166,9 +165,11 @@ def cancelling_client() -> steppe.Client:
     for number, condition in enumerate(CONDITIONS):
 
         @client.create_function(
-            fn_id=f"f{number}", trigger=steppe.TriggerEvent(event="start"), cancel=Cancel(event="abort", if_exp=condition)
+            fn_id=f"f{number}",
+            trigger=steppe.TriggerEvent(event="start"),
+            cancel=Cancel(event="abort", if_exp=condition),
         )
-        async def function(ctx: steppe.Context, step: steppe.Step) -> None:  # pyright: ignore[reportUnusedFunction]
+        async def function(ctx: steppe.Context, step: steppe.Step) -> None:
             return None
 
     return client
@@ -298,7 +299,7 @@ async def test_cancel_keys_follow_a_changed_condition(tmp_path: Path) -> None:
         @client.create_function(
             fn_id="job", trigger=steppe.TriggerEvent(event="job"), cancel=Cancel(event="abort", if_exp=condition)
         )
-        async def job(ctx: steppe.Context, step: steppe.Step) -> None:  # pyright: ignore[reportUnusedFunction]
+        async def job(ctx: steppe.Context, step: steppe.Step) -> None:
             await step.sleep("long", timedelta(days=1))
 
         return client

@@ -304,7 +304,9 @@ def _equalities(tree: lark.Tree[lark.Token]) -> tuple[Equality, ...]:
         if node.data != "relation" or len(node.children) != 2:
             continue
         comparison, right = node.children
-        if not (isinstance(comparison, lark.Tree) and comparison.data == "relation_eq" and isinstance(right, lark.Tree)):
+        if not (
+            isinstance(comparison, lark.Tree) and comparison.data == "relation_eq" and isinstance(right, lark.Tree)
+        ):
             continue
         left = comparison.children[0]
         sides = (_variable_path(left), _variable_path(right)) if isinstance(left, lark.Tree) else (None, None)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal, cast
+from typing import TYPE_CHECKING, Final, Literal, cast
 
 from steppe._core.errors import ExpressionError
 
@@ -92,13 +92,23 @@ class EqualityIndex:
 
         value: object = event
         for name in path:
-            if not isinstance(value, Mapping) or name not in value:
+            value = _field(value, name)
+            if value is _MISSING:
                 return None
-            value = cast(Mapping[str, object], value)[name]
         try:
             return cel.equality_key(value)
         except (TypeError, ValueError, OverflowError) as error:
             raise NotIndexable(f"{value!r} has no equality key: {error}") from None
+
+
+_MISSING: Final = object()
+
+
+def _field(value: object, name: str) -> object:
+    """``value.name`` as CEL selects it from JSON data (a map's entry), or _MISSING where CEL has an error."""
+    if isinstance(value, Mapping) and name in value:
+        return cast(Mapping[str, object], value)[name]
+    return _MISSING
 
 
 @dataclass(frozen=True)

@@ -270,7 +270,9 @@ class FlowControl:
                     break
         found.sort(key=lambda item: item[0])  # oldest first, as the runs were started
         return [
-            RunCancelled(run_id, ErrorInfo(CANCELLED_ERROR, f"run of function {fid!r} was cancelled by event {event!r}"))
+            RunCancelled(
+                run_id, ErrorInfo(CANCELLED_ERROR, f"run of function {fid!r} was cancelled by event {event!r}")
+            )
             for _, run_id, fid, event in found
         ]
 

@@ -526,9 +526,7 @@ class Store:
                 raise DatabaseError(f"{self.path}: the event of run {run_id!r} is missing")
         return [(run_id, json.loads(payload)) for run_id, payload in rows]
 
-    def set_cancel_keys(
-        self, run_id: str, function_id: str, fingerprint: str, keys: Iterable[tuple[str, str]]
-    ) -> None:
+    def set_cancel_keys(self, run_id: str, function_id: str, fingerprint: str, keys: Iterable[tuple[str, str]]) -> None:
         """Replace the run's cancel keys by ``keys`` ((condition, key)), made for the conditions ``fingerprint`` names."""
         self._execute("DELETE FROM cancel_keys WHERE run_id = ?", (run_id,))
         with self._guard:
@@ -594,11 +592,12 @@ class Store:
     # -- held run starts (batch_events, debounce, throttle) ---------------------------------------
     # A group is (function id, kind, key value); its entries are kept in arrival order (seq).
 
-    def pending(self, function_id: str, kind: str, key: str) -> list[PendingStart]:
+    def pending(self, function_id: str, kind: str, key: str, *, limit: int = -1) -> list[PendingStart]:
+        """The group's entries in arrival order (the first ``limit`` of them, if given)."""
         rows = self._all(
             "SELECT seq, event_ids, first_at, due_at FROM pending_starts WHERE function_id = ? AND kind = ? AND key = ?"
-            " ORDER BY seq",
-            (function_id, kind, key),
+            " ORDER BY seq LIMIT ?",
+            (function_id, kind, key, limit),
         )
         return [
             PendingStart(
@@ -838,7 +837,8 @@ class Store:
         )
         if row is None:
             raise DatabaseError(f"{self.path}: the event of run {run_id!r} is missing")
-        return json.loads(row[0])
+        payload: dict[str, Any] = json.loads(row[0])
+        return payload
 
     def invoke_wait(self, child_run_id: str) -> tuple[str, str] | None:
         row = self._one("SELECT run_id, step FROM waits WHERE kind = 'invoke' AND child_run_id = ?", (child_run_id,))
