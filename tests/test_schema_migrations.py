@@ -52,8 +52,9 @@ def test_every_released_schema_has_a_fixture() -> None:
         "schema1-125940a-idempotency-rate-limit.sqlite",
         "schema1-2d03218-before-flow-control.sqlite",
         "schema1-e839211-release-0.1.0.sqlite",
+        "schema3-39c2e31-before-event-index.sqlite",
     ]
-    assert {user_version(path) for path in RELEASED} == {1}
+    assert [user_version(path) for path in RELEASED] == [1, 1, 1, 3]
 
 
 @pytest.mark.parametrize("fixture", RELEASED, ids=[path.stem for path in RELEASED])
@@ -61,10 +62,17 @@ async def test_an_engine_upgrades_a_released_database_and_finishes_its_runs(fixt
     database = tmp_path / fixture.name
     shutil.copyfile(fixture, database)
     clock = steppe.ManualClock(legacy_app.START)
+    matching = user_version(database) >= 3  # fixtures from then on also hold the runs of event matching
     async with steppe.Engine(legacy_app.client, database=database, clock=clock) as engine:
         assert user_version(database) == SCHEMA_VERSION
         runs = {run.function_id: run.id for run in Store.open_reader(database).list_runs()}
-        assert sorted(runs) == ["legacy-completes", "legacy-retries", "legacy-sleeps", "legacy-waits"]
+        later = ["legacy-cancellable", "legacy-waits-for-reply"] if matching else []
+        assert sorted(runs) == sorted(["legacy-completes", "legacy-retries", "legacy-sleeps", "legacy-waits", *later])
+        if matching:  # stored before matching was indexed: still found, by evaluating them
+            await engine.send([steppe.Event(name="reply", data={"to": 8}), steppe.Event(name="abort", data={"job": 4})])
+            await engine.send([steppe.Event(name="reply", data={"to": 7}), steppe.Event(name="abort", data={"job": 3})])
+            assert (await engine.wait(runs["legacy-waits-for-reply"], timeout=10)).output == {"to": 7}
+            assert (await engine.wait(runs["legacy-cancellable"], timeout=10)).status == "cancelled"
         assert engine.result(runs["legacy-completes"]).output == 3  # stored by the old release, read back
         await engine.send(steppe.Event(name="approved", data={"by": "ann"}))
         await clock.advance(timedelta(hours=2))  # past the sleep and the pending retry

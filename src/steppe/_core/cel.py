@@ -32,7 +32,7 @@ from celpy.evaluation import CELEvalError, CELFunction, Result, base_functions
 
 from steppe._core.errors import ExpressionError
 
-__all__ = ["CONDITION_VARIABLES", "KEY_VARIABLES", "Program", "compile_program"]
+__all__ = ["CONDITION_VARIABLES", "KEY_VARIABLES", "Equality", "Program", "compile_program", "equality_key"]
 
 _logger = logging.getLogger("steppe._core.expressions")
 
@@ -68,13 +68,22 @@ _CEL_TYPE_NAMES: Final[Mapping[type, str]] = {
 _UNWRAPPED_DATA_ERRORS: Final = (TypeError, AttributeError, LookupError, ArithmeticError)
 
 
-class Program:
-    """A checked, compiled expression: a condition (see :meth:`matches`) or a key (see :meth:`key_value`)."""
+# A term ``event.<waiting> == async.<incoming>`` (either way round): the two paths of field names.
+Equality = tuple[tuple[str, ...], tuple[str, ...]]
 
-    def __init__(self, source: str, label: str, runner: celpy.Runner) -> None:
+
+class Program:
+    """A checked, compiled expression: a condition (see :meth:`matches`) or a key (see :meth:`key_value`).
+
+    ``equalities``: for a condition, each term ``event.<path> == async.<path>`` that is the whole condition or one
+    operand of its top-level ``&&`` chain, so the condition can hold only where that term holds.
+    """
+
+    def __init__(self, source: str, label: str, runner: celpy.Runner, equalities: tuple[Equality, ...] = ()) -> None:
         self.source = source
         self._label = label  # how messages name the expression: "if_exp" or "key"
         self._runner = runner
+        self.equalities = equalities
 
     def matches(self, *, event: Mapping[str, object], incoming: Mapping[str, object]) -> bool:
         """Whether ``incoming`` (CEL ``async``) satisfies the condition for a run of ``event``.
@@ -163,7 +172,8 @@ def compile_program(source: str, *, label: str, variables: frozenset[str], boole
         where = f" at line {error.line}, column {error.column}" if error.line is not None else ""
         raise ExpressionError(f"{label} {source!r} has a syntax error{where}:\n{error.args[0]}") from None
     _Checker(source, label, variables).check(tree, boolean=boolean)
-    return Program(source, label, _ENVIRONMENT.program(tree, functions=_OPERATOR_OVERRIDES))
+    equalities = _equalities(tree) if boolean else ()
+    return Program(source, label, _ENVIRONMENT.program(tree, functions=_OPERATOR_OVERRIDES), equalities)
 
 
 # --- definition-time checks ------------------------------------------------------------------
@@ -270,6 +280,56 @@ def _obviously_not_boolean(tree: lark.Tree[lark.Token]) -> str | None:
         if token.type != "BOOL_LIT":
             return f"the literal {token.value}"
     return None
+
+
+def _unwrapped(node: lark.Tree[lark.Token]) -> lark.Tree[lark.Token]:
+    while node.data in _WRAPPER_RULES and len(node.children) == 1 and isinstance(node.children[0], lark.Tree):
+        node = node.children[0]
+    return node
+
+
+def _equalities(tree: lark.Tree[lark.Token]) -> tuple[Equality, ...]:
+    """The ``event.<path> == async.<path>`` terms the condition needs: itself, or operands of its top ``&&``.
+
+    CEL's ``&&`` is true only when every operand is true (an error or false in any operand makes it false or an
+    error, never true), so the condition can hold only for events where each such term holds.
+    """
+    found: list[Equality] = []
+    pending = [tree]
+    while pending:
+        node = _unwrapped(pending.pop())
+        if node.data == "conditionaland" and len(node.children) == 2:
+            pending.extend(child for child in reversed(node.children) if isinstance(child, lark.Tree))
+            continue
+        if node.data != "relation" or len(node.children) != 2:
+            continue
+        comparison, right = node.children
+        if not (
+            isinstance(comparison, lark.Tree) and comparison.data == "relation_eq" and isinstance(right, lark.Tree)
+        ):
+            continue
+        left = comparison.children[0]
+        sides = (_variable_path(left), _variable_path(right)) if isinstance(left, lark.Tree) else (None, None)
+        paths = dict(side for side in sides if side is not None)
+        if len(paths) == 2:  # one side reads the run's event, the other the incoming one
+            found.append((paths["event"], paths["async"]))
+    return tuple(found)
+
+
+def _variable_path(node: lark.Tree[lark.Token]) -> tuple[str, tuple[str, ...]] | None:
+    """("event" or "async", field names) when ``node`` is only a variable and field selections (``event.data.k``)."""
+    fields: list[str] = []
+    node = _unwrapped(node)
+    while node.data == "member_dot":
+        member, name = node.children
+        if not (isinstance(member, lark.Tree) and isinstance(name, lark.Token)):
+            return None
+        fields.append(str(name.value))
+        node = _unwrapped(member)
+    if node.data != "ident":
+        return None
+    variable = str(_leading_token(node).value)
+    return (variable, tuple(reversed(fields))) if variable in CONDITION_VARIABLES else None
 
 
 def _bare_identifier(node: lark.Tree[lark.Token] | lark.Token) -> str | None:
@@ -394,6 +454,43 @@ def _values_equal(left: object, right: object) -> bool:
             for key, value in left_map.items()
         )
     return bool(left == right)
+
+
+def equality_key(value: object) -> str | None:
+    """A text two JSON values share exactly when they are equal under CEL equality (``_values_equal``).
+
+    None for a value equal to nothing, not even itself (NaN, or a list or map holding one). Raises TypeError,
+    ValueError or OverflowError for a value that has no key (one ``_json_to_cel`` cannot convert, or a map with
+    keys other than strings): such a value is not indexed.
+    """
+    normal = _normal(_json_to_cel(value))
+    return None if normal is _NOTHING else json.dumps(normal, sort_keys=True, separators=(",", ":"))
+
+
+_NOTHING: Final = object()
+
+
+def _normal(value: object) -> object:
+    """``value`` with each number in one form per amount (ints, and integral doubles as ints), or _NOTHING."""
+    if isinstance(value, celtypes.BoolType):
+        return bool(value)
+    number = _plain_number(value)
+    if number is not None:
+        if isinstance(number, float) and number.is_integer():
+            return int(number)
+        return _NOTHING if number != number else number  # NaN equals nothing
+    if value is None or isinstance(value, str):
+        return None if value is None else str(value)
+    if isinstance(value, list):
+        items = [_normal(item) for item in cast(list[object], value)]
+        return _NOTHING if any(item is _NOTHING for item in items) else items
+    if isinstance(value, Mapping):
+        entries = cast(Mapping[object, object], value)
+        if not all(isinstance(key, str) for key in entries):
+            raise TypeError("a map key that is not a string")
+        normal = {str(key): _normal(item) for key, item in entries.items()}
+        return _NOTHING if any(item is _NOTHING for item in normal.values()) else normal
+    raise TypeError(f"a value of type {_cel_type_name(value)}")
 
 
 def _equal(left: Result, right: Result) -> Result:

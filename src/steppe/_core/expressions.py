@@ -20,14 +20,22 @@ from __future__ import annotations
 import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Final, Literal, cast
 
 from steppe._core.errors import ExpressionError
 
 if TYPE_CHECKING:
     from steppe._core.cel import Program
 
-__all__ = ["Expression", "ExpressionError", "KeyExpression", "compile_expression", "compile_key_expression"]
+__all__ = [
+    "EqualityIndex",
+    "Expression",
+    "ExpressionError",
+    "KeyExpression",
+    "NotIndexable",
+    "compile_expression",
+    "compile_key_expression",
+]
 
 
 @dataclass(frozen=True)
@@ -50,6 +58,57 @@ class Expression:
         an :class:`ExpressionError`, because no event could ever make such a condition sensible.
         """
         return self._program.matches(event=event, incoming=incoming)
+
+    @property
+    def index(self) -> EqualityIndex | None:
+        """A term ``event.<path> == async.<path>`` the condition cannot hold without, to look candidates up by."""
+        equalities = self._program.equalities
+        return EqualityIndex(*equalities[0]) if equalities else None
+
+
+class NotIndexable(Exception):
+    """A value that has no equality key (see :meth:`EqualityIndex.key`): compare it by evaluating instead."""
+
+
+@dataclass(frozen=True)
+class EqualityIndex:
+    """A term ``event.<waiting> == async.<incoming>`` of a condition, which holds only where the term does.
+
+    The term holds exactly when both paths lead to values with the same :meth:`key`: so the runs whose
+    ``waiting`` key equals an incoming event's ``incoming`` key are the only ones whose condition can hold for it.
+    """
+
+    waiting: tuple[str, ...]
+    incoming: tuple[str, ...]
+
+    @staticmethod
+    def key(event: Mapping[str, object], path: tuple[str, ...]) -> str | None:
+        """The equality key of the value at ``path`` in ``event`` (JSON data), as CEL selects fields.
+
+        None when the term cannot hold: a field is missing or selected from something other than a map (an
+        error in CEL), or the value equals nothing (NaN). :class:`NotIndexable` for a value with no key.
+        """
+        from steppe._core import cel
+
+        value: object = event
+        for name in path:
+            value = _field(value, name)
+            if value is _MISSING:
+                return None
+        try:
+            return cel.equality_key(value)
+        except (TypeError, ValueError, OverflowError) as error:
+            raise NotIndexable(f"{value!r} has no equality key: {error}") from None
+
+
+_MISSING: Final = object()
+
+
+def _field(value: object, name: str) -> object:
+    """``value.name`` as CEL selects it from JSON data (a map's entry), or _MISSING where CEL has an error."""
+    if isinstance(value, Mapping) and name in value:
+        return cast(Mapping[str, object], value)[name]
+    return _MISSING
 
 
 @dataclass(frozen=True)

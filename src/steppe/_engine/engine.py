@@ -28,6 +28,7 @@ from steppe._engine.clock import Clock, SystemClock
 from steppe._engine.embedded_driver import EmbeddedDriver
 from steppe._engine.faults import FAULT_BACKOFF, INTERNAL_FAULT_ATTEMPTS, EngineFault, engine_errors, is_storage_fault
 from steppe._engine.flow_control import FlowControl, RunCancelled
+from steppe._engine.matching import incoming_keys
 from steppe._engine.progress import Progress, ProgressListener, RunFinished, RunRetrying, RunStarted, StepProgress
 from steppe._engine.queues import HOLD_KINDS, HeldGroup, Release, RunQueues
 from steppe._engine.retry import RetryPolicy
@@ -291,7 +292,10 @@ class Engine:
         return triggered_functions(self._functions.values(), event, payload)
 
     def _match_waits(self, incoming: dict[str, Any]) -> None:
-        for run_id, step, expression in self._store.event_waits(incoming["name"]):
+        name = incoming["name"]
+        # Only the waits the event can match by their index keys (see steppe._engine.matching), then in full.
+        keys = incoming_keys(self._store.event_wait_paths(name), incoming)
+        for run_id, step, expression in self._store.event_waits(name, keys):
             if expression is not None:
                 run = self._store.load_run(run_id)
                 if run is None:

@@ -21,13 +21,16 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar, cast
 
 from steppe._core.errors import FunctionDefinitionError
 from steppe._core.expressions import (
+    EqualityIndex,
     Expression,
     ExpressionError,
     KeyExpression,
+    NotIndexable,
     compile_expression,
     compile_key_expression,
 )
 from steppe._core.outcomes import ErrorInfo
+from steppe._engine.matching import ALWAYS_CANDIDATE, conditions_fingerprint, waiting_key
 from steppe.options import Cancel, Concurrency
 
 if TYPE_CHECKING:
@@ -194,6 +197,7 @@ class FlowControl:
         self._functions = list(functions)
         self._policies = {function.id: _policy(function) for function in self._functions}
         self.gates: ConcurrencyGates = ConcurrencyGates()
+        self._keys_checked: set[str] = set()  # functions whose runs' cancel keys were checked against their conditions
 
     def warn_unenforced(self, logger: logging.Logger) -> None:
         for function in self._functions:
@@ -241,26 +245,84 @@ class FlowControl:
     # -- cancelling runs -------------------------------------------------------------------------
 
     def cancellations(self, incoming: Mapping[str, Any], store: Store, now: datetime) -> list[RunCancelled]:
-        """The running runs that the event ``incoming`` cancels (checked before the runs it starts exist)."""
+        """The running runs that the event ``incoming`` cancels (checked before the runs it starts exist).
+
+        Call inside the event's transaction. A function whose cancel conditions for this event are all indexed
+        (see ``steppe._engine.matching``) has only the runs whose keys match looked at; otherwise every running run.
+        """
         name = incoming.get("name")
-        by_function = {
-            fid: [rule for rule in policy.cancels if rule.event == name] for fid, policy in self._policies.items()
-        }
-        by_function = {fid: rules for fid, rules in by_function.items() if rules}
-        cancelled: list[RunCancelled] = []
-        for run_id, function_id, event_id, created_at in store.running_runs(by_function):
-            trigger: dict[str, Any] | None = None
-            for rule in by_function[function_id]:
-                if rule.timeout is not None and now > created_at + rule.timeout:
-                    continue
-                if rule.condition is not None:
-                    trigger = trigger or store.load_events([event_id])[0]
-                    if not rule.condition.matches(event=trigger, incoming=incoming):
+        found: list[tuple[datetime, str, str, str]] = []
+        for function_id, policy in self._policies.items():
+            rules = [rule for rule in policy.cancels if rule.event == name]
+            if not rules:
+                continue
+            candidates = self._cancel_candidates(function_id, policy, rules, incoming, store)
+            for run_id, event_id, created_at in candidates:
+                trigger: dict[str, Any] | None = None
+                for rule in rules:
+                    if rule.timeout is not None and now > created_at + rule.timeout:
                         continue
-                message = f"run of function {function_id!r} was cancelled by event {name!r}"
-                cancelled.append(RunCancelled(run_id, ErrorInfo(CANCELLED_ERROR, message)))
-                break
-        return cancelled
+                    if rule.condition is not None:
+                        trigger = trigger or store.load_events([event_id])[0]
+                        if not rule.condition.matches(event=trigger, incoming=incoming):
+                            continue
+                    found.append((created_at, run_id, function_id, str(name)))
+                    break
+        found.sort(key=lambda item: item[0])  # oldest first, as the runs were started
+        return [
+            RunCancelled(
+                run_id, ErrorInfo(CANCELLED_ERROR, f"run of function {fid!r} was cancelled by event {event!r}")
+            )
+            for _, run_id, fid, event in found
+        ]
+
+    def _cancel_candidates(
+        self,
+        function_id: str,
+        policy: _Policy,
+        rules: Sequence[_CancelRule],
+        incoming: Mapping[str, Any],
+        store: Store,
+    ) -> list[tuple[str, str, datetime]]:
+        """The running runs of the function one of ``rules`` may cancel for ``incoming``: by key where all are indexed."""
+
+        def every_run() -> list[tuple[str, str, datetime]]:
+            return [(run_id, event_id, created) for run_id, _, event_id, created in store.running_runs([function_id])]
+
+        indexed = [(rule.condition, rule.condition.index) for rule in rules if rule.condition is not None]
+        if len(indexed) < len(rules) or any(index is None for _, index in indexed):
+            return every_run()
+        self._key_running_runs(function_id, policy, store)
+        candidates: dict[str, tuple[str, str, datetime]] = {}
+        for condition, index in indexed:
+            assert index is not None
+            try:
+                key = EqualityIndex.key(incoming, index.incoming)
+            except NotIndexable:
+                return every_run()
+            if key is None:  # the incoming event lacks the field: this condition holds for no run
+                continue
+            for candidate in store.cancel_candidates(function_id, condition.source, key):
+                candidates[candidate[0]] = candidate
+        return sorted(candidates.values(), key=lambda candidate: candidate[2])
+
+    def _key_running_runs(self, function_id: str, policy: _Policy, store: Store) -> None:
+        """Make the cancel keys of the function's running runs that have none for its current conditions."""
+        conditions = [rule.condition.source for rule in policy.cancels if rule.condition is not None]
+        indexed = [source for source in dict.fromkeys(conditions) if compile_expression(source).index is not None]
+        fingerprint = conditions_fingerprint(indexed)
+        if function_id not in self._keys_checked:  # once per engine: the function's conditions may have changed
+            store.forget_cancel_keys(function_id, fingerprint)
+            self._keys_checked.add(function_id)
+        for run_id, event in store.unkeyed_running_runs(function_id):
+            keys: list[tuple[str, str]] = []
+            for source in indexed:
+                match = waiting_key(source, event)
+                if match is None:  # this run's own value has no key: always a candidate, evaluated in full
+                    keys.append((source, ALWAYS_CANDIDATE))
+                elif match[1] is not None:  # (None: the run lacks the field, so the condition never holds)
+                    keys.append((source, match[1]))
+            store.set_cancel_keys(run_id, function_id, fingerprint, keys)
 
     def finish_deadline(self, function_id: str, created_at: datetime | None) -> datetime | None:
         """When a run started at ``created_at`` is cancelled for not having finished (``timeouts.finish``)."""

@@ -192,7 +192,7 @@ class RunQueues:
         if throttle is None:
             return Release(starts=[event_ids])
         group = HeldGroup(function_id, "throttle", key_value(throttle.key, first))
-        queued = store.pending(function_id, "throttle", group.key)
+        queued = store.pending(function_id, "throttle", group.key, limit=1)  # only whether any is queued, and when
         window = store.throttle_starts(function_id, group.key, now - throttle.period)
         if not queued and len(window) < throttle.capacity:
             store.record_throttle_start(function_id, group.key, now)

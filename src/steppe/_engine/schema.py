@@ -140,6 +140,28 @@ CREATE INDEX runs_by_parent ON runs (parent_run_id) WHERE parent_run_id IS NOT N
 """
 
 
+# Indexed event matching: a wait whose if_exp needs ``event.<path> == async.<path>`` stores the incoming event's path
+# and the equality key of its own event's value there (``match_value`` NULL: it can never match; both NULL: not
+# indexed, evaluated for every event of its name). A running run's cancel conditions of that shape have their keys
+# in ``cancel_keys``; ``runs.cancel_keyed`` names the set of conditions they were made for (NULL: not made yet).
+_EVENT_INDEX = """
+ALTER TABLE waits ADD COLUMN match_path TEXT;
+ALTER TABLE waits ADD COLUMN match_value TEXT;
+DROP INDEX waits_by_event;
+CREATE INDEX waits_by_match ON waits (event_name, match_path, match_value) WHERE event_name IS NOT NULL;
+ALTER TABLE runs ADD COLUMN cancel_keyed TEXT;
+CREATE INDEX runs_cancel_unkeyed ON runs (function_id) WHERE status = 'running' AND cancel_keyed IS NULL;
+CREATE TABLE cancel_keys (
+    function_id TEXT NOT NULL,
+    condition TEXT NOT NULL,
+    value TEXT NOT NULL,
+    run_id TEXT NOT NULL,
+    PRIMARY KEY (function_id, condition, value, run_id)
+) WITHOUT ROWID;
+CREATE INDEX cancel_keys_by_run ON cancel_keys (run_id);
+"""
+
+
 def _execute_script(script: str) -> Callable[[sqlite3.Connection], None]:
     def run(connection: sqlite3.Connection) -> None:
         # Statement by statement: executescript would commit the enclosing transaction.
@@ -166,6 +188,7 @@ MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
     _execute_script(_VERSION_1),
     _version_2,
     _execute_script(_OPERATIONS),
+    _execute_script(_EVENT_INDEX),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -33,6 +33,7 @@ from steppe._engine.database import (
     sqlite_cause,
     writable,
 )
+from steppe._engine.matching import ALWAYS_CANDIDATE, waiting_key
 from steppe._engine.schema import SCHEMA_VERSION, check_version, migrate
 
 __all__ = [
@@ -472,6 +473,7 @@ class Store:
             " WHERE id = ? AND status = 'running'",
             (status, json.dumps(output), None if error is None else _error_json(error), now.timestamp(), run_id),
         )
+        self._execute("DELETE FROM cancel_keys WHERE run_id = ?", (run_id,))
 
     def cancel_run(self, run_id: str, now: datetime, error: ErrorInfo) -> bool:
         """Mark a running run cancelled and drop what it waits on; False if it had already finished."""
@@ -482,6 +484,7 @@ class Store:
         )
         if row is not None:
             self._execute("DELETE FROM waits WHERE run_id = ?", (run_id,))
+            self._execute("DELETE FROM cancel_keys WHERE run_id = ?", (run_id,))
         return row is not None
 
     def running_runs(self, function_ids: Iterable[str]) -> list[tuple[str, str, str, datetime]]:
@@ -498,6 +501,53 @@ class Store:
         return [
             (run_id, function_id, json.loads(event_ids)[0], datetime.fromtimestamp(created_at, UTC))
             for run_id, function_id, event_ids, created_at in rows
+        ]
+
+    # -- cancel conditions, indexed (see steppe._engine.matching) --------------------------------
+
+    def forget_cancel_keys(self, function_id: str, fingerprint: str) -> None:
+        """Mark the running runs of ``function_id`` whose cancel keys were made for other conditions as not keyed."""
+        self._execute(
+            "UPDATE runs SET cancel_keyed = NULL WHERE status = 'running' AND function_id = ?"
+            " AND cancel_keyed IS NOT NULL AND cancel_keyed <> ?",
+            (function_id, fingerprint),
+        )
+
+    def unkeyed_running_runs(self, function_id: str) -> list[tuple[str, dict[str, Any]]]:
+        """(run id, first event) of the running runs of ``function_id`` whose cancel keys are not made yet."""
+        rows = self._all(
+            "SELECT runs.id, events.payload FROM runs"
+            " LEFT JOIN events ON events.id = json_extract(runs.event_ids, '$[0]')"
+            " WHERE runs.status = 'running' AND runs.function_id = ? AND runs.cancel_keyed IS NULL",
+            (function_id,),
+        )
+        for run_id, payload in rows:
+            if payload is None:
+                raise DatabaseError(f"{self.path}: the event of run {run_id!r} is missing")
+        return [(run_id, json.loads(payload)) for run_id, payload in rows]
+
+    def set_cancel_keys(self, run_id: str, function_id: str, fingerprint: str, keys: Iterable[tuple[str, str]]) -> None:
+        """Replace the run's cancel keys by ``keys`` ((condition, key)), made for the conditions ``fingerprint`` names."""
+        self._execute("DELETE FROM cancel_keys WHERE run_id = ?", (run_id,))
+        with self._guard:
+            self._db.executemany(
+                "INSERT OR IGNORE INTO cancel_keys (function_id, condition, value, run_id) VALUES (?, ?, ?, ?)",
+                [(function_id, condition, key, run_id) for condition, key in keys],
+            )
+        self._execute("UPDATE runs SET cancel_keyed = ? WHERE id = ?", (fingerprint, run_id))
+
+    def cancel_candidates(self, function_id: str, condition: str, key: str) -> list[tuple[str, str, datetime]]:
+        """(run id, first event id, created at) of the running runs whose key for ``condition`` is ``key`` (or
+        ``ALWAYS_CANDIDATE``)."""
+        rows = self._all(
+            "SELECT runs.id, runs.event_ids, runs.created_at FROM cancel_keys JOIN runs ON runs.id = cancel_keys.run_id"
+            " WHERE cancel_keys.function_id = ? AND cancel_keys.condition = ? AND cancel_keys.value IN (?, ?)"
+            " AND runs.status = 'running'",
+            (function_id, condition, key, ALWAYS_CANDIDATE),
+        )
+        return [
+            (run_id, json.loads(event_ids)[0], datetime.fromtimestamp(created_at, UTC))
+            for run_id, event_ids, created_at in rows
         ]
 
     # -- flow control ----------------------------------------------------------------------------
@@ -542,11 +592,12 @@ class Store:
     # -- held run starts (batch_events, debounce, throttle) ---------------------------------------
     # A group is (function id, kind, key value); its entries are kept in arrival order (seq).
 
-    def pending(self, function_id: str, kind: str, key: str) -> list[PendingStart]:
+    def pending(self, function_id: str, kind: str, key: str, *, limit: int = -1) -> list[PendingStart]:
+        """The group's entries in arrival order (the first ``limit`` of them, if given)."""
         rows = self._all(
             "SELECT seq, event_ids, first_at, due_at FROM pending_starts WHERE function_id = ? AND kind = ? AND key = ?"
-            " ORDER BY seq",
-            (function_id, kind, key),
+            " ORDER BY seq LIMIT ?",
+            (function_id, kind, key, limit),
         )
         return [
             PendingStart(
@@ -702,10 +753,16 @@ class Store:
     def insert_wait(
         self, run_id: str, step: str, user_id: str, wait: WaitRecord, *, now: datetime | None = None
     ) -> None:
-        """Store what a step waits on; ``now`` (when it began waiting) becomes the step's start once resolved."""
+        """Store what a step waits on; ``now`` (when it began waiting) becomes the step's start once resolved.
+
+        A wait for an event whose condition is indexed is stored with its match key (``steppe._engine.matching``).
+        """
+        match = None
+        if wait.kind == "event" and wait.expression is not None:
+            match = waiting_key(wait.expression, self._first_event(run_id))
         self._execute(
-            "INSERT INTO waits (run_id, step, user_id, kind, wake_at, event_name, expression, child_run_id, created_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO waits (run_id, step, user_id, kind, wake_at, event_name, expression, child_run_id, created_at,"
+            " match_path, match_value) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 run_id,
                 step,
@@ -716,6 +773,7 @@ class Store:
                 wait.expression,
                 wait.child_run_id,
                 _ts(now),
+                *(match or (None, None)),
             ),
         )
 
@@ -730,12 +788,57 @@ class Store:
                 self.save_memo(run_id, step, user_id, memo, now, kind=_WAIT_STEP_KIND.get(kind), started_at=_dt(since))
         return row is not None
 
-    def event_waits(self, event_name: str) -> list[tuple[str, str, str | None]]:
-        """(run_id, step, expression) of each run waiting for ``event_name``."""
-        return self._all(
-            "SELECT run_id, step, expression FROM waits WHERE kind = 'event' AND event_name = ? ORDER BY rowid",
+    def event_wait_paths(self, event_name: str) -> list[str]:
+        """The distinct incoming-event paths of the indexed waits for ``event_name``.
+
+        One index seek per path (a loose index scan), however many waits share each one.
+        """
+        rows = self._all(
+            "WITH RECURSIVE paths(path) AS ("
+            " SELECT min(match_path) FROM waits WHERE event_name = ?1 AND match_path IS NOT NULL"
+            " UNION ALL SELECT (SELECT min(match_path) FROM waits WHERE event_name = ?1 AND match_path > paths.path)"
+            " FROM paths WHERE paths.path IS NOT NULL"
+            ") SELECT path FROM paths WHERE path IS NOT NULL",
             (event_name,),
         )
+        return [row[0] for row in rows]
+
+    def event_waits(
+        self, event_name: str, keys: Sequence[tuple[str, str]] | None = None
+    ) -> list[tuple[str, str, str | None]]:
+        """(run_id, step, expression) of the runs waiting for ``event_name`` that an event may match, oldest first.
+
+        With ``keys`` ((path, key) of the incoming event's values): the waits not indexed, and the indexed ones
+        whose key at that path is the event's; without: every wait for ``event_name``.
+        """
+        if keys is None:
+            return self._all(
+                "SELECT run_id, step, expression FROM waits WHERE kind = 'event' AND event_name = ? ORDER BY rowid",
+                (event_name,),
+            )
+        found = self._all(
+            "SELECT rowid, run_id, step, expression FROM waits"
+            " WHERE kind = 'event' AND event_name = ? AND match_path IS NULL",
+            (event_name,),
+        )
+        for path, key in keys:
+            found += self._all(
+                "SELECT rowid, run_id, step, expression FROM waits"
+                " WHERE kind = 'event' AND event_name = ? AND match_path = ? AND match_value = ?",
+                (event_name, path, key),
+            )
+        return [(run_id, step, expression) for _, run_id, step, expression in sorted(found)]
+
+    def _first_event(self, run_id: str) -> dict[str, Any]:
+        """The event that started ``run_id``."""
+        row = self._one(
+            "SELECT payload FROM events WHERE id = (SELECT json_extract(event_ids, '$[0]') FROM runs WHERE id = ?)",
+            (run_id,),
+        )
+        if row is None:
+            raise DatabaseError(f"{self.path}: the event of run {run_id!r} is missing")
+        payload: dict[str, Any] = json.loads(row[0])
+        return payload
 
     def invoke_wait(self, child_run_id: str) -> tuple[str, str] | None:
         row = self._one("SELECT run_id, step FROM waits WHERE kind = 'invoke' AND child_run_id = ?", (child_run_id,))
