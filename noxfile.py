@@ -153,6 +153,7 @@ def _timings_file(session: nox.Session) -> str:
 @nox.session(python=PYTHON)
 def benchmarks(session: nox.Session) -> None:
     """Not run by default: speed and memory against the peer and the plain-Python limit."""
-    session.install("-e", *FULL_PACKAGE, PEER, PYRIGHT, MYPY)
+    # The package with DBOS too (the `bench` extra): bench_dbos.py's peer.
+    session.install("-e", ".[serve,fastapi,flask,django,dev,bench]", *FULL_PACKAGE[1:], PEER, PYRIGHT, MYPY)
     for script in sorted((ROOT / "benchmarks").glob("bench_*.py")):
         session.run("python", str(script), env={"PYTHONPATH": os.fspath(ROOT)})

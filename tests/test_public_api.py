@@ -21,6 +21,7 @@ PUBLIC_NAMES: dict[str, list[str]] = {
         "Context",
         "DatabaseError",
         "Debounce",
+        "Durability",
         "Engine",
         "EngineError",
         "ErrorInfo",

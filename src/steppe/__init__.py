@@ -44,7 +44,7 @@ from steppe.options import (
 
 if TYPE_CHECKING:
     from steppe._engine.clock import Clock, ManualClock, SystemClock
-    from steppe._engine.database import DatabaseError
+    from steppe._engine.database import DatabaseError, Durability
     from steppe._engine.engine import Engine, RunResult
     from steppe._engine.retry import RetryPolicy
     from steppe._operate.runs import AttemptInfo, RunDetail, Runs, RunStatus, RunSummary, StepInfo
@@ -59,6 +59,7 @@ __all__ = [
     "Context",
     "DatabaseError",
     "Debounce",
+    "Durability",
     "Engine",
     "EngineError",
     "ErrorInfo",
@@ -103,6 +104,7 @@ __version__ = "0.1.0"
 # Public name -> the module that defines it, imported by __getattr__ when the name is first used.
 _ENGINE_NAMES = {
     "DatabaseError": "steppe._engine.database",
+    "Durability": "steppe._engine.database",
     "Clock": "steppe._engine.clock",
     "ManualClock": "steppe._engine.clock",
     "SystemClock": "steppe._engine.clock",

@@ -16,20 +16,24 @@ import stat
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 from steppe._core.errors import SteppeError
 
 __all__ = [
     "APPLICATION_ID",
     "BUSY_TIMEOUT_SECONDS",
+    "DURABILITY_LEVELS",
     "DatabaseError",
+    "Durability",
     "FileState",
     "StorageError",
     "WriterLock",
+    "check_durability",
     "check_file",
     "check_integrity",
     "sqlite_cause",
+    "synchronous_setting",
     "writable",
 ]
 
@@ -41,6 +45,15 @@ _HEADER_SIZE = 100
 BUSY_TIMEOUT_SECONDS = 5.0
 
 FileState = Literal["new", "steppe"]
+
+# What a committed write of the engine survives. "normal": a crash of the process (or of steppe, or a kill -9)
+# loses nothing committed; a power loss or OS crash may lose the last commits before it (never corrupting the
+# file). "full": also survives power loss, at the price of one fsync per commit.
+Durability = Literal["normal", "full"]
+DURABILITY_LEVELS: tuple[Durability, ...] = get_args(Durability)
+# SQLite's synchronous setting for each level, on the engine's connection in WAL mode: NORMAL syncs the
+# write-ahead log only at checkpoints; FULL syncs it at every commit.
+_SYNCHRONOUS: dict[Durability, Literal["NORMAL", "FULL"]] = {"normal": "NORMAL", "full": "FULL"}
 
 
 class DatabaseError(SteppeError):
@@ -155,6 +168,20 @@ def _check_writable(path: Path) -> None:
 
 def _side_file(path: Path, suffix: str) -> Path:
     return path.with_name(path.name + suffix)
+
+
+def check_durability(value: object, *, owner: str) -> Durability:
+    """``value`` as a durability level; a ValueError naming ``owner``'s option for anything else."""
+    for level in DURABILITY_LEVELS:
+        if isinstance(value, str) and value == level:
+            return level
+    choices = " or ".join(repr(level) for level in DURABILITY_LEVELS)
+    raise ValueError(f"{owner}: durability must be {choices}, got {value!r}")
+
+
+def synchronous_setting(durability: Durability) -> Literal["NORMAL", "FULL"]:
+    """The value of SQLite's ``PRAGMA synchronous`` that gives ``durability`` in WAL mode."""
+    return _SYNCHRONOUS[durability]
 
 
 def check_integrity(connection: sqlite3.Connection, path: str) -> None:

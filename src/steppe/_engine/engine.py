@@ -25,6 +25,7 @@ from steppe._core.ids import StepId
 from steppe._core.outcomes import ErrorInfo, Memo, MemoData, MemoError
 from steppe._core.serde import JsonValue
 from steppe._engine.clock import Clock, SystemClock
+from steppe._engine.database import Durability, check_durability
 from steppe._engine.embedded_driver import EmbeddedDriver
 from steppe._engine.faults import FAULT_BACKOFF, INTERNAL_FAULT_ATTEMPTS, EngineFault, engine_errors, is_storage_fault
 from steppe._engine.flow_control import FlowControl, RunCancelled
@@ -79,6 +80,12 @@ class Engine:
     ``steppe.testing``). ``step_stubs`` maps step ids to results used instead of running those steps (an
     exception instance makes the step raise it).
 
+    ``durability`` says what a committed step, event or run end survives, on a database file: ``"normal"``
+    (the default) survives the process crashing or being killed, but a power loss or OS crash may undo the
+    last commits before it (a step undone runs again, an event undone is gone; the file stays sound);
+    ``"full"`` also survives power loss, at the cost of one fsync per commit (SQLite's ``synchronous``
+    NORMAL or FULL, in WAL mode). ``:memory:`` survives nothing either way.
+
     Entering it opens the database (refusing a file that is not a steppe database or that another engine
     holds) and resumes every run that was not finished. Leaving it stops the runs in progress; they resume on
     the next start, with every completed step kept.
@@ -102,6 +109,7 @@ class Engine:
         listeners: Sequence[ProgressListener] = (),
         replay: Literal["on_restart", "every_step"] = "on_restart",
         step_stubs: Mapping[str, object] | None = None,
+        durability: Durability = "normal",
     ) -> None:
         chosen = client.functions if functions is None else list(functions)
         self._functions: dict[str, Function[Any, Any]] = {}
@@ -117,6 +125,7 @@ class Engine:
             raise ValueError(f"Engine: replay must be 'on_restart' or 'every_step', got {replay!r}")
         self._replay = replay
         self._step_stubs = dict(step_stubs or {})
+        self._durability: Durability = check_durability(durability, owner="Engine")
         self._open_store: Store | None = None
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._finished: dict[str, asyncio.Future[None]] = {}
@@ -134,7 +143,7 @@ class Engine:
         self._open_flow = FlowControl(self._functions.values())  # raises on an invalid key or condition expression
         self._open_queues = RunQueues(self._functions.values())
         self._open_flow.warn_unenforced(logger)
-        self._open_store = Store.open(self._database)
+        self._open_store = Store.open(self._database, durability=self._durability)
         self._open_store.register_functions(  # for listings by the id a function was declared with
             (function.id, function.local_id, function.id.removesuffix(f"-{function.local_id}"))
             for function in self._functions.values()

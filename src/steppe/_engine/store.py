@@ -24,6 +24,7 @@ from steppe._engine.database import (
     APPLICATION_ID,
     BUSY_TIMEOUT_SECONDS,
     DatabaseError,
+    Durability,
     StorageError,
     WriterLock,
     check_file,
@@ -31,6 +32,7 @@ from steppe._engine.database import (
     note_connected,
     note_disconnected,
     sqlite_cause,
+    synchronous_setting,
     writable,
 )
 from steppe._engine.matching import ALWAYS_CANDIDATE, waiting_key
@@ -244,8 +246,10 @@ class Store:
     # -- opening ---------------------------------------------------------------------------------
 
     @classmethod
-    def open(cls, path: str | Path, *, synchronous: Literal["NORMAL", "FULL"] = "NORMAL") -> Store:
+    def open(cls, path: str | Path, *, durability: Durability = "normal") -> Store:
         """Open (or create) a steppe database for the one engine that drives it, upgrading an older schema.
+
+        ``durability`` sets what its commits survive (``database.Durability``; no effect on ``:memory:``).
 
         A file that is not a steppe database, is damaged or read-only, was written by a newer steppe, or is
         driven by another engine is refused with a DatabaseError before anything is written to it.
@@ -267,7 +271,7 @@ class Store:
                 cls._prepare(connection, location, new=state == "new")
                 with StorageErrors(location):
                     connection.execute("PRAGMA journal_mode = WAL")
-                    connection.execute(f"PRAGMA synchronous = {synchronous}")
+                    connection.execute(f"PRAGMA synchronous = {synchronous_setting(durability)}")
             except BaseException:
                 connection.close()
                 raise

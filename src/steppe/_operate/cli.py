@@ -14,6 +14,7 @@ from steppe._cli.targets import load_app
 from steppe._client import Client
 from steppe._core.errors import SteppeError
 from steppe._core.events import Event
+from steppe._engine.database import DURABILITY_LEVELS, Durability, check_durability
 from steppe._operate.runs import RunDetail, Runs, RunStatus, RunSummary, StepInfo
 
 __all__ = ["register"]
@@ -106,7 +107,7 @@ def _show_text(detail: RunDetail, database: str) -> str:
     return "\n".join(lines)
 
 
-def _worker(app_target: str, database: str) -> None:
+def _worker(app_target: str, database: str, durability: Durability) -> None:
     from steppe._cli.progress import ProgressPrinter
     from steppe._operate.worker import run_worker
 
@@ -118,7 +119,7 @@ def _worker(app_target: str, database: str) -> None:
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
         click.echo(f"steppe worker: {len(app.functions)} functions of app {app.app_id!r} on {database}", err=True)
-        await run_worker(app, database, stop=stop, listeners=[ProgressPrinter("")])
+        await run_worker(app, database, stop=stop, listeners=[ProgressPrinter("")], durability=durability)
         click.echo("steppe worker: stopped; unfinished runs resume on the next start", err=True)
 
     try:
@@ -136,13 +137,20 @@ def register(main: click.Group) -> None:
     @main.command()
     @click.argument("app_target", metavar="APP")
     @click.option("--db", "database", required=True, help="The SQLite file the worker drives.")
-    def worker(app_target: str, database: str) -> None:
+    @click.option(
+        "--durability",
+        type=click.Choice(DURABILITY_LEVELS),
+        default="normal",
+        show_default=True,
+        help="What a commit survives: normal, a crash of the process; full, also power loss (an fsync per commit).",
+    )
+    def worker(app_target: str, database: str, durability: str) -> None:
         """Drive APP (PATH_OR_MODULE[:CLIENT]) on a database until SIGINT or SIGTERM.
 
         Resumes unfinished runs, fires crons, and applies the events, cancellations and reruns other processes
         send (steppe send, steppe runs ...). Stopping leaves runs in progress resumable.
         """
-        _worker(app_target, database)
+        _worker(app_target, database, check_durability(durability, owner="--durability"))
 
     @main.command()
     @click.argument("event_name", metavar="EVENT")
