@@ -22,7 +22,7 @@ from steppe._core.threads import run_in_step_pool
 if TYPE_CHECKING:
     import asyncio
 
-__all__ = ["Branch", "ParallelGroup", "StepRuntime", "current_branch", "resolve_memo"]
+__all__ = ["Branch", "ParallelGroup", "StepRuntime", "current_branch", "resolve_memo", "run_to_end"]
 
 _T = TypeVar("_T")
 
@@ -81,7 +81,9 @@ def resolve_memo(step_id: StepId, memo: Memo, codec: Codec[_T]) -> _T:
 class StepRuntime:
     """Everything one attempt of one run needs to turn step calls into driver requests."""
 
-    def __init__(self, *, driver: Driver, function_id: str, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, *, driver: Driver, function_id: str, loop: asyncio.AbstractEventLoop | None) -> None:
+        """``loop`` is where a sync function's new steps reach the driver; ``None`` resolves them in the body's own
+        thread, for a driver whose ``new_step`` never waits on anything (see ``execute``'s ``inline``)."""
         self.driver = driver
         self.function_id = function_id
         self.loop = loop
@@ -210,6 +212,22 @@ class StepRuntime:
         found = call.stored_outcome()
         if found is not None:
             return found[0]
+        if self.loop is None:
+            return run_to_end(call.outcome())
         import asyncio  # here, not at the top: importing steppe must not load asyncio's event loop machinery
 
         return asyncio.run_coroutine_threadsafe(call.outcome(), self.loop).result()
+
+
+def run_to_end(coroutine: Coroutine[Any, Any, _T]) -> _T:
+    """Run ``coroutine``, which must never wait on anything, to its end in the calling thread, with no event loop.
+
+    For the steps of a body run inline (``execute``'s ``inline``): the driver answers them at once.
+    """
+    try:
+        waited = coroutine.send(None)
+    except StopIteration as done:
+        result: _T = done.value
+        return result
+    coroutine.close()
+    raise RuntimeError(f"steppe: {coroutine!r} waited on {waited!r} where no event loop runs")
