@@ -82,8 +82,9 @@ class StepRuntime:
     """Everything one attempt of one run needs to turn step calls into driver requests."""
 
     def __init__(self, *, driver: Driver, function_id: str, loop: asyncio.AbstractEventLoop | None) -> None:
-        """``loop`` is where a sync function's new steps reach the driver; ``None`` resolves them in the body's own
-        thread, for a driver whose ``new_step`` never waits on anything (see ``execute``'s ``inline``)."""
+        """``loop`` is where a sync function's new steps reach the driver. ``None`` resolves them in the body's own
+        thread, for a body run inline (``execute``): its thread may block and runs no loop, and the driver's
+        ``new_step`` never waits on anything."""
         self.driver = driver
         self.function_id = function_id
         self.loop = loop
@@ -121,7 +122,8 @@ class StepRuntime:
         if branch is not None:
             branch.group.taken.append(step_id)
         key = step_id.deduplicated
-        self._unawaited[key] = self.describe(key)
+        description = self.describe(key)
+        self._unawaited[key] = description
 
         def stored() -> tuple[_T] | None:  # the first thing a StepCall does when it is awaited
             self._unawaited.pop(key, None)
@@ -132,7 +134,7 @@ class StepRuntime:
             value: _T = await self.driver.new_step(request(step_id, mode))  # type: ignore[assignment]  # pyright: ignore[reportAssignmentType]
             return value
 
-        return StepCall(stored, resolve, self.describe(step_id.deduplicated))
+        return StepCall(stored, resolve, description)
 
     def group_call(self, size: int, gather: Callable[[], Coroutine[Any, Any, _T]]) -> StepCall[_T]:
         """The awaitable of a ``step.parallel`` group of ``size`` branches, which ``gather`` runs."""
@@ -189,12 +191,16 @@ class StepRuntime:
 
         A coroutine function runs on the loop; anything else runs in a worker thread so a blocking handler
         never stalls the other branches (its result is awaited if it turns out to be awaitable, e.g. a lambda
-        around a coroutine function).
+        around a coroutine function). Without a loop (a body run inline, see ``__init__``) the handler runs right
+        in the calling thread, which may block, and the returned coroutine never waits: a coroutine the handler
+        gives runs on a loop of its own.
         """
 
         async def execute() -> object:
             token = _running_step.set(step_id)
             try:
+                if self.loop is None:
+                    return _run_here(handler, args)
                 if inspect.iscoroutinefunction(handler):
                     return await handler(*args)
                 result = await run_in_step_pool(handler, *args)
@@ -217,6 +223,19 @@ class StepRuntime:
         import asyncio  # here, not at the top: importing steppe must not load asyncio's event loop machinery
 
         return asyncio.run_coroutine_threadsafe(call.outcome(), self.loop).result()
+
+
+def _run_here(handler: Callable[..., Any], args: tuple[Any, ...]) -> object:
+    result = handler(*args)
+    if inspect.isawaitable(result):
+        import asyncio  # here, not at the top, as in run_blocking
+
+        return asyncio.run(_awaited(result))
+    return result
+
+
+async def _awaited(awaitable: Awaitable[_T]) -> _T:
+    return await awaitable
 
 
 def run_to_end(coroutine: Coroutine[Any, Any, _T]) -> _T:

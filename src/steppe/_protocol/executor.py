@@ -13,10 +13,10 @@ the new steps. This module applies the protocol's rules to what came out:
 from __future__ import annotations
 
 import math
-from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Final, TypeAlias
+from typing import Any, Final, Generic, TypeAlias, TypeVar, cast
 
 from pydantic import JsonValue, ValidationError
 
@@ -39,6 +39,8 @@ __all__ = ["EventSender", "handle_call", "handle_call_blocking", "retry_after_va
 
 EventSender: TypeAlias = Callable[[Sequence[Event[Any]]], Awaitable[list[str]]]
 """Posts events to the event API (validating them first) and returns their ids: ``send_event``'s work."""
+
+_Stored = TypeVar("_Stored")
 
 _HTTP_OK: Final = 200
 _HTTP_PARTIAL: Final = 206
@@ -80,16 +82,20 @@ def handle_call_blocking(
     """``handle_call`` from a thread that may block and runs no event loop (a WSGI worker).
 
     A plain ``def`` function's body runs right in this thread, with no thread of its own and no event loop (the
-    driver answers its steps at once); ``run_async`` runs what needs a loop to its end (an ``async def`` body,
-    the one step run here) and returns its result.
+    driver answers its steps at once), and so does the handler of the step the call runs. ``run_async`` runs what
+    needs a loop to its end and returns its result: an ``async def`` body and its step, a ``send_event``.
     """
     attempt = _Attempt(function, call, target, events, memos)
-    outcome: Outcome = run_to_end(attempt.run(inline=True)) if not function.is_async else run_async(attempt.run())
+    inline = not function.is_async
+    outcome: Outcome = run_to_end(attempt.run(inline=True)) if inline else run_async(attempt.run())
     answer = attempt.answer(outcome)
-    if isinstance(answer, _StepToRun):
-        response: HttpResponse = run_async(_run_step(answer.request, answer.last_attempt, send_events))
-        return response
-    return answer
+    if not isinstance(answer, _StepToRun):
+        return answer
+    step = _run_step(answer.request, answer.last_attempt, send_events)
+    if inline and isinstance(answer.request, RunRequest):
+        return run_to_end(step)  # the body ran inline, so its step's handler runs right here too (see bind_handler)
+    response: HttpResponse = run_async(step)
+    return response
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,7 +124,10 @@ class _Attempt:
         if not wire_events:  # a call with an empty events list still has its triggering event
             wire_events = [call.event]
         self.raw_events = [event.to_wire() for event in wire_events]
-        self.driver = HttpDriver(_core_memos(memos if memos is not None else call.memos()), target=target)
+        stored: _StoredSteps[Any] = (
+            _StoredSteps(call.steps, wire.parse_memo) if memos is None else _StoredSteps(memos, _same)
+        )
+        self.driver = HttpDriver(stored, target=target)
 
     async def run(self, *, inline: bool = False) -> Outcome:
         return await run_attempt(
@@ -213,15 +222,42 @@ def _json(value: JsonValue) -> bytes:
     return json_response(_HTTP_OK, value).body
 
 
-def _core_memos(memos: Mapping[str, wire.Memo]) -> dict[str, core.Memo]:
-    """The wire's memos as the core's: outputs as JSON data (the step's codec rebuilds its type), errors as info."""
-    converted: dict[str, core.Memo] = {}
-    for hashed, memo in memos.items():
-        if isinstance(memo, wire.MemoData):
-            converted[hashed] = core.MemoData(memo.value)
-        else:
-            converted[hashed] = core.MemoError(ErrorInfo(memo.name, memo.message, memo.stack))
-    return converted
+class _StoredSteps(Mapping[str, core.Memo], Generic[_Stored]):
+    """A call's stored steps as the core's memos, each read when the run reaches it (a replay reaches each once,
+    and a call may not reach them all), rather than all of them before the run starts."""
+
+    __slots__ = ("_parse", "_stored")
+
+    def __init__(self, stored: Mapping[str, _Stored], parse: Callable[[_Stored], wire.Memo]) -> None:
+        self._stored = stored
+        self._parse = parse
+
+    def get(self, hashed: str, default: None = None) -> core.Memo | None:  # type: ignore[override]  # pyright: ignore[reportIncompatibleMethodOverride]
+        raw = self._stored.get(hashed, _MISSING)
+        return default if raw is _MISSING else _core_memo(self._parse(cast(_Stored, raw)))
+
+    def __getitem__(self, hashed: str) -> core.Memo:
+        return _core_memo(self._parse(self._stored[hashed]))
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._stored)
+
+    def __len__(self) -> int:
+        return len(self._stored)
+
+
+_MISSING: Final = object()
+
+
+def _same(memo: wire.Memo) -> wire.Memo:
+    return memo
+
+
+def _core_memo(memo: wire.Memo) -> core.Memo:
+    """A wire memo as the core's: an output as JSON data (the step's codec rebuilds its type), an error as info."""
+    if isinstance(memo, wire.MemoError):
+        return core.MemoError(ErrorInfo(memo.name, memo.message, memo.stack))
+    return memo
 
 
 def _warn_if_steps_skipped(function: Function[Any, Any], call: wire.CallRequest, driver: HttpDriver) -> None:

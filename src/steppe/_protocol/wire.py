@@ -40,6 +40,8 @@ from pydantic import (
     model_serializer,
 )
 
+from steppe._core.outcomes import MemoData
+
 __all__ = [
     "INTROSPECTION_SCHEMA_VERSION",
     "AuthenticatedIntrospection",
@@ -271,14 +273,6 @@ class CallRequest(WireModel):
 
 
 @dataclass(frozen=True, slots=True)
-class MemoData:
-    """A memoized step output: a ``{"data": ...}`` memo, or a raw value such as a
-    wait_for_event result (the event object, or ``None`` on timeout) or a finished sleep."""
-
-    value: JsonValue
-
-
-@dataclass(frozen=True, slots=True)
 class MemoError:
     """A step's final error, from an ``{"error": {name, message, stack?}}`` memo."""
 
@@ -292,7 +286,10 @@ Memo: TypeAlias = MemoData | MemoError
 
 def parse_memo(raw: JsonValue) -> Memo:
     """One memo: an object with exactly a ``data`` key or exactly an ``error`` key is unwrapped;
-    anything else is the step's raw value. A malformed error raises ``ValidationError``."""
+    anything else is the step's raw value (a wait_for_event result: the event object, or ``None`` on timeout; a
+    finished sleep). A malformed error raises ``ValidationError``.
+
+    An output is the core's ``MemoData`` itself, which the step's codec rebuilds: a replay converts nothing."""
     if isinstance(raw, dict) and len(raw) == 1:
         if "data" in raw:
             return MemoData(raw["data"])
