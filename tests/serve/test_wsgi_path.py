@@ -10,7 +10,7 @@ import threading
 import weakref
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from pydantic import BaseModel, ValidationError
@@ -217,12 +217,13 @@ def _user_frames(value: Any) -> Any:
     """A stack as the frames of this file and the exception's line. Only the thread pool's frame, above the
     user's, differs: a def function's step runs in the worker thread under WSGI, in the step pool otherwise."""
     if isinstance(value, dict):
+        members = cast(dict[str, Any], value)
         return {
             key: _stack_lines(item) if key == "stack" and isinstance(item, str) else _user_frames(item)
-            for key, item in value.items()
+            for key, item in members.items()
         }
     if isinstance(value, list):
-        return [_user_frames(item) for item in value]
+        return [_user_frames(item) for item in cast(list[Any], value)]
     return value
 
 
