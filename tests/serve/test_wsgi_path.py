@@ -8,7 +8,7 @@ import gc
 import json
 import threading
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import timedelta
 from typing import Any, cast
 
@@ -223,7 +223,7 @@ def _user_frames(value: Any) -> Any:
             for key, item in members.items()
         }
     if isinstance(value, list):
-        return [_user_frames(item) for item in cast(list[Any], value)]
+        return [_user_frames(item) for item in cast(Iterable[Any], value)]
     return value
 
 
