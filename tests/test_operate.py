@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 from datetime import timedelta
@@ -161,6 +162,7 @@ async def test_sent_events_cancels_and_reruns_reach_the_engine(make_engine: Any,
         waiting = await _settle(engine, runs, placed.run_id, "running")
         while runs.get(placed.run_id).waiting_on is None:
             await _settle(engine, runs, placed.run_id, "running")
+            await asyncio.sleep(0.01)  # _settle returns at once on a running run: give the engine its turn
         runs.send(steppe.Event(name="shop/order.confirmed", data={"order_id": "o1"}))
         done = await _settle(engine, runs, placed.run_id, "completed")
         assert waiting.function == "confirm" and done.output == "confirmed o1"

@@ -68,14 +68,23 @@ class EventType(Generic[_M]):
             raise FunctionDefinitionError(
                 f"EventType {self.name!r}: data_type must be a pydantic model class, got {self.data_type!r}"
             )
+        # Held here: pydantic keeps a parametrized model only while something refers to it, and building it again
+        # costs about a millisecond.
+        object.__setattr__(self, "_event_model", Event[self.data_type])  # type: ignore[name-defined]
+
+    @property
+    def _model(self) -> type[Event[_M]]:
+        """``Event[data_type]``."""
+        model: type[Event[_M]] = self.__dict__["_event_model"]
+        return model
 
     def create(self, data: _M, *, id: str = "", ts: int = 0) -> Event[_M]:
         """An event of this type, ready to send."""
-        return Event[self.data_type](name=self.name, data=data, id=id, ts=ts)  # type: ignore[name-defined]
+        return self._model(name=self.name, data=data, id=id, ts=ts)
 
     def validate(self, event: Event[Any]) -> Event[_M]:
         """``event`` with its data validated as ``data_type``; raises pydantic's ValidationError."""
-        return Event[self.data_type].model_validate(event.model_dump())  # type: ignore[name-defined]
+        return self._model.model_validate(event.model_dump())
 
 
 @dataclass(frozen=True, init=False)

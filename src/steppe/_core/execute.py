@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -45,11 +46,12 @@ async def run_attempt(
     run_id: str,
     attempt: int,
     driver: Driver,
+    inline: bool = False,
 ) -> Outcome:
     """One attempt of a run of ``function`` triggered by ``raw_events`` (stored or wire JSON), as every host runs it.
 
     The events are rebuilt for the function; the context's logger tags records with the run and is quiet while
-    ``driver`` replays stored steps.
+    ``driver`` replays stored steps. ``inline`` is ``execute``'s.
     """
     try:
         events = tuple(function.decode_event(raw) for raw in raw_events)
@@ -60,14 +62,28 @@ async def run_attempt(
     context: Context[Any] = Context(
         event=events[0], events=events, run_id=run_id, attempt=attempt, fn_id=function.id, logger=logger
     )
-    return await execute(function, context, driver)
+    return await execute(function, context, driver, inline=inline)
 
 
-async def execute(function: Function[Any, Any], context: Context[Any], driver: Driver) -> Outcome:
-    runtime = StepRuntime(driver=driver, function_id=function.id, loop=asyncio.get_running_loop())
+async def execute(
+    function: Function[Any, Any], context: Context[Any], driver: Driver, *, inline: bool = False
+) -> Outcome:
+    """Run the body once. A plain ``def`` body gets a thread of its own, so it may block without stalling the loop.
+
+    ``inline=True`` is for a caller whose thread may block and runs no event loop (a WSGI worker), with a driver
+    whose ``new_step`` never waits: a ``def`` body then runs right here, its steps resolved in its own thread, and
+    this coroutine never waits either (drive it with ``runtime.run_to_end``). An ``async def`` body needs a loop
+    as ever.
+    """
+    inline_body = inline and not function.is_async
+    runtime = StepRuntime(
+        driver=driver, function_id=function.id, loop=None if inline_body else asyncio.get_running_loop()
+    )
     try:
         if function.is_async:
             value = await function.handler(context, Step(runtime))
+        elif inline_body:
+            value = contextvars.copy_context().run(function.handler, context, StepSync(runtime))
         else:
             value = await run_in_own_thread(function.handler, context, StepSync(runtime))
     except Interrupt:

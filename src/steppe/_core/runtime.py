@@ -22,7 +22,7 @@ from steppe._core.threads import run_in_step_pool
 if TYPE_CHECKING:
     import asyncio
 
-__all__ = ["Branch", "ParallelGroup", "StepRuntime", "current_branch", "resolve_memo"]
+__all__ = ["Branch", "ParallelGroup", "StepRuntime", "current_branch", "resolve_memo", "run_to_end"]
 
 _T = TypeVar("_T")
 
@@ -81,7 +81,10 @@ def resolve_memo(step_id: StepId, memo: Memo, codec: Codec[_T]) -> _T:
 class StepRuntime:
     """Everything one attempt of one run needs to turn step calls into driver requests."""
 
-    def __init__(self, *, driver: Driver, function_id: str, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, *, driver: Driver, function_id: str, loop: asyncio.AbstractEventLoop | None) -> None:
+        """``loop`` is where a sync function's new steps reach the driver. ``None`` resolves them in the body's own
+        thread, for a body run inline (``execute``): its thread may block and runs no loop, and the driver's
+        ``new_step`` never waits on anything."""
         self.driver = driver
         self.function_id = function_id
         self.loop = loop
@@ -119,7 +122,8 @@ class StepRuntime:
         if branch is not None:
             branch.group.taken.append(step_id)
         key = step_id.deduplicated
-        self._unawaited[key] = self.describe(key)
+        description = self.describe(key)
+        self._unawaited[key] = description
 
         def stored() -> tuple[_T] | None:  # the first thing a StepCall does when it is awaited
             self._unawaited.pop(key, None)
@@ -130,7 +134,7 @@ class StepRuntime:
             value: _T = await self.driver.new_step(request(step_id, mode))  # type: ignore[assignment]  # pyright: ignore[reportAssignmentType]
             return value
 
-        return StepCall(stored, resolve, self.describe(step_id.deduplicated))
+        return StepCall(stored, resolve, description)
 
     def group_call(self, size: int, gather: Callable[[], Coroutine[Any, Any, _T]]) -> StepCall[_T]:
         """The awaitable of a ``step.parallel`` group of ``size`` branches, which ``gather`` runs."""
@@ -187,12 +191,16 @@ class StepRuntime:
 
         A coroutine function runs on the loop; anything else runs in a worker thread so a blocking handler
         never stalls the other branches (its result is awaited if it turns out to be awaitable, e.g. a lambda
-        around a coroutine function).
+        around a coroutine function). Without a loop (a body run inline, see ``__init__``) the handler runs right
+        in the calling thread, which may block, and the returned coroutine never waits: a coroutine the handler
+        gives runs on a loop of its own.
         """
 
         async def execute() -> object:
             token = _running_step.set(step_id)
             try:
+                if self.loop is None:
+                    return _run_here(handler, args)
                 if inspect.iscoroutinefunction(handler):
                     return await handler(*args)
                 result = await run_in_step_pool(handler, *args)
@@ -210,6 +218,35 @@ class StepRuntime:
         found = call.stored_outcome()
         if found is not None:
             return found[0]
+        if self.loop is None:
+            return run_to_end(call.outcome())
         import asyncio  # here, not at the top: importing steppe must not load asyncio's event loop machinery
 
         return asyncio.run_coroutine_threadsafe(call.outcome(), self.loop).result()
+
+
+def _run_here(handler: Callable[..., Any], args: tuple[Any, ...]) -> object:
+    result = handler(*args)
+    if inspect.isawaitable(result):
+        import asyncio  # here, not at the top, as in run_blocking
+
+        return asyncio.run(_awaited(result))
+    return result
+
+
+async def _awaited(awaitable: Awaitable[_T]) -> _T:
+    return await awaitable
+
+
+def run_to_end(coroutine: Coroutine[Any, Any, _T]) -> _T:
+    """Run ``coroutine``, which must never wait on anything, to its end in the calling thread, with no event loop.
+
+    For the steps of a body run inline (``execute``'s ``inline``): the driver answers them at once.
+    """
+    try:
+        waited = coroutine.send(None)
+    except StopIteration as done:
+        result: _T = done.value
+        return result
+    coroutine.close()
+    raise RuntimeError(f"steppe: {coroutine!r} waited on {waited!r} where no event loop runs")

@@ -191,7 +191,8 @@ class _TypedCodec(Codec[_T]):
 
     def _validate(self, raw: str | bytes, data: object) -> _T:
         try:
-            return self._adapter.validate_json(raw)
+            value: _T = self._adapter.validator.validate_json(raw)  # not through TypeAdapter: called per replayed step
+            return value
         except ValidationError as err:
             shown = data if data is not None else _parse_or_none(raw)
             raise self._wrong_data(shown, _summarize(err)) from None

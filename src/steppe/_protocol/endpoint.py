@@ -14,7 +14,6 @@ Dev mode verifies nothing, as the Dev Server signs nothing. A ``400`` answer alw
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import re
@@ -33,7 +32,8 @@ from steppe._core.function import App, Function
 from steppe._core.outcomes import ErrorInfo
 from steppe._protocol import wire
 from steppe._protocol.api import InngestApi, InngestApiError, RegisterOutcome, check_events
-from steppe._protocol.executor import handle_call
+from steppe._protocol.executor import handle_call, handle_call_blocking
+from steppe._protocol.loops import event_loops
 from steppe._protocol.messages import Header, HttpRequest, HttpResponse, json_response, sdk_header_value
 from steppe._protocol.settings import ServeSettings
 from steppe._protocol.signing import ReplayGuard, SignatureError, VerifiedSignature, sign, verify
@@ -64,6 +64,25 @@ class _Exchange:
 
     request: HttpRequest
     verified: VerifiedSignature | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _AcceptedCall:
+    function: Function[Any, Any]
+    call: wire.CallRequest
+    target: str | None
+    """The ``stepId`` hash, or ``None`` for a discovery call (``stepId=step``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Fetched:
+    """A call's events and memos when the server trimmed them from the body; ``None``: take the body's."""
+
+    events: list[wire.WireEvent] | None
+    memos: dict[str, wire.Memo] | None
+
+
+_NOT_TRIMMED: Final = _Fetched(None, None)
 
 
 class _NotJsonError(ValueError):
@@ -122,19 +141,31 @@ class ServeHandler:
         exchange = _Exchange(request)
         try:
             response = await self._route(exchange)
-        except Exception as error:
-            logger.exception("steppe: internal error while serving %s %s", request.method, request.url)
-            message = self.api.redact(f"internal error in steppe: {error}")
-            response = _error(500, type(error).__name__, message, {Header.NO_RETRY: "false"})
+        except Exception as error:  # noqa: BLE001 - logged with its traceback, answered as a retriable 500
+            response = self._internal_error(request, error)
         return self._finish(exchange, response)
 
     def handle_blocking(self, request: HttpRequest) -> HttpResponse:
-        """``handle`` for WSGI servers: runs it on a fresh event loop in the calling worker thread.
+        """``handle`` for WSGI servers, in the calling worker thread, which it may block.
 
-        A loop per request keeps requests independent (no loop shared across WSGI threads, nothing to shut down);
-        its cost, well under a millisecond, is small beside a call's JSON and signature work.
+        A call to a plain ``def`` function runs the body right in this thread, with no thread of its own and no
+        event loop. What needs a loop (an ``async def`` body, the step a call runs, a sync, an API fetch) runs on
+        one kept from an earlier request (``loops.event_loops``) rather than a new loop per request.
         """
-        return asyncio.run(self.handle(request))
+        exchange = _Exchange(request)
+        try:
+            if request.method == "POST" and request.query.get("probe") != "trust":
+                response = self._call_blocking(exchange)
+            else:
+                response = event_loops.run(self._route(exchange))
+        except Exception as error:  # noqa: BLE001 - logged with its traceback, answered as a retriable 500
+            response = self._internal_error(request, error)
+        return self._finish(exchange, response)
+
+    def _internal_error(self, request: HttpRequest, error: Exception) -> HttpResponse:
+        logger.exception("steppe: internal error while serving %s %s", request.method, request.url)
+        message = self.api.redact(f"internal error in steppe: {error}")
+        return _error(500, type(error).__name__, message, {Header.NO_RETRY: "false"})
 
     # -- routing ---------------------------------------------------------------------------------
 
@@ -189,6 +220,43 @@ class ServeHandler:
         return self._clock() if self._clock is not None else None
 
     async def _call(self, exchange: _Exchange) -> HttpResponse:
+        accepted = self._accept_call(exchange)
+        if isinstance(accepted, HttpResponse):
+            return accepted
+        fetched = await self._fetch_trimmed(accepted.call) if accepted.call.must_fetch_from_api else _NOT_TRIMMED
+        if isinstance(fetched, HttpResponse):
+            return fetched
+        return await handle_call(
+            accepted.function,
+            accepted.call,
+            target=accepted.target,
+            send_events=self._send_events,
+            events=fetched.events,
+            memos=fetched.memos,
+        )
+
+    def _call_blocking(self, exchange: _Exchange) -> HttpResponse:
+        """``_call`` in a WSGI worker thread: the same steps, a loop only for what needs one."""
+        accepted = self._accept_call(exchange)
+        if isinstance(accepted, HttpResponse):
+            return accepted
+        fetched: _Fetched | HttpResponse = _NOT_TRIMMED
+        if accepted.call.must_fetch_from_api:
+            fetched = event_loops.run(self._fetch_trimmed(accepted.call))
+        if isinstance(fetched, HttpResponse):
+            return fetched
+        return handle_call_blocking(
+            accepted.function,
+            accepted.call,
+            target=accepted.target,
+            send_events=self._send_events,
+            run_async=event_loops.run,
+            events=fetched.events,
+            memos=fetched.memos,
+        )
+
+    def _accept_call(self, exchange: _Exchange) -> _AcceptedCall | HttpResponse:
+        """The function, target and parsed body of a call request, or the answer refusing it."""
         refused = self._authenticate(exchange)
         if refused is not None:
             return refused
@@ -204,31 +272,23 @@ class ServeHandler:
         if step_id is None or (step_id != _DISCOVERY and not _STEP_HASH.fullmatch(step_id)):
             return _error(400, "BadRequest", f"stepId must be 'step' or a 40-digit hex step hash, got {step_id!r}")
         try:
-            call = wire.CallRequest.model_validate(_json_document(request.body))
+            call = wire.CallRequest.from_json_document(_json_document(request.body))
         except (ValidationError, _NotJsonError) as error:
             return _malformed("call request body", error)
-        events: list[wire.WireEvent] | None = None
-        memos: dict[str, wire.Memo] | None = None
-        if call.must_fetch_from_api:
-            try:
-                events = await self.api.fetch_batch(call.ctx.run_id)
-                memos = await self.api.fetch_actions(call.ctx.run_id)
-            except InngestApiError as error:
-                if error.retriable:
-                    return _error(500, "InngestApiError", str(error), {Header.NO_RETRY: "false"})
-                return _error(400, "InngestApiError", str(error))
-            if not events:
-                return _error(
-                    500, "InngestApiError", "the API returned no events for the run", {Header.NO_RETRY: "false"}
-                )
-        return await handle_call(
-            function,
-            call,
-            target=None if step_id == _DISCOVERY else step_id.lower(),
-            send_events=self._send_events,
-            events=events,
-            memos=memos,
-        )
+        return _AcceptedCall(function, call, target=None if step_id == _DISCOVERY else step_id.lower())
+
+    async def _fetch_trimmed(self, call: wire.CallRequest) -> _Fetched | HttpResponse:
+        """The events and memos of a call the server trimmed (``use_api``), from its API."""
+        try:
+            events = await self.api.fetch_batch(call.ctx.run_id)
+            memos = await self.api.fetch_actions(call.ctx.run_id)
+        except InngestApiError as error:
+            if error.retriable:
+                return _error(500, "InngestApiError", str(error), {Header.NO_RETRY: "false"})
+            return _error(400, "InngestApiError", str(error))
+        if not events:
+            return _error(500, "InngestApiError", "the API returned no events for the run", {Header.NO_RETRY: "false"})
+        return _Fetched(events, memos)
 
     async def _send_events(self, events: Sequence[Event[Any]]) -> list[str]:
         check_events(events, self.client.functions, what="step.send_event")

@@ -34,9 +34,13 @@ from pydantic import (
     Tag,
     TypeAdapter,
     ValidationError,
+    ValidationInfo,
+    ValidatorFunctionWrapHandler,
     field_validator,
     model_serializer,
 )
+
+from steppe._core.outcomes import MemoData
 
 __all__ = [
     "INTROSPECTION_SCHEMA_VERSION",
@@ -166,6 +170,15 @@ def _serialized_keys(model: type[BaseModel], *, by_alias: bool | None) -> list[s
 
 # --- call request ------------------------------------------------------------------------------
 
+_PARSED_JSON: Final = "steppe_parsed_json"
+_PARSED_JSON_CONTEXT: Final = {_PARSED_JSON: True}
+
+
+def _parsed_json(info: ValidationInfo) -> bool:
+    """Whether the input being validated came from a JSON parser (``model_validate_json``, ``from_json_document``)."""
+    context: object = info.context
+    return info.mode == "json" or (isinstance(context, dict) and _PARSED_JSON in context)
+
 
 class WireEvent(WireModel):
     """An event as the server sends it (``event``, ``events[]``, a wait_for_event memo)."""
@@ -216,20 +229,32 @@ class CallRequest(WireModel):
     use_api: bool | None = None
     version: int | None = None
 
-    @field_validator("steps", mode="before")
+    @field_validator("steps", mode="wrap")
     @classmethod
-    def _null_is_no_steps(cls, value: object) -> object:
-        return {} if value is None else value
+    def _steps_as_parsed(cls, value: object, handler: ValidatorFunctionWrapHandler, info: ValidationInfo) -> object:
+        if value is None:  # a Go nil map marshals as null
+            return {}
+        if isinstance(value, dict) and _parsed_json(info):
+            # Whatever a JSON parser produced is JSON data: checking it value by value again (pydantic's JsonValue)
+            # would cost about 10 µs per stored step, most of a replay's cost.
+            return cast(dict[str, JsonValue], value)
+        return handler(value)
 
     @field_validator("steps", mode="after")
     @classmethod
     def _memos_are_well_formed(cls, value: dict[str, JsonValue]) -> dict[str, JsonValue]:
         for step_id, raw in value.items():
-            try:
-                parse_memo(raw)
-            except ValidationError as err:
-                raise ValueError(f"memo of step {step_id!r} has a malformed error: {err}") from None
+            if _is_error_memo(raw):
+                try:
+                    parse_memo(raw)
+                except ValidationError as err:
+                    raise ValueError(f"memo of step {step_id!r} has a malformed error: {err}") from None
         return value
+
+    @classmethod
+    def from_json_document(cls, document: object) -> CallRequest:
+        """The call request in ``document``, which a JSON parser produced from the request's body."""
+        return cls.model_validate(document, context=_PARSED_JSON_CONTEXT)
 
     @property
     def must_fetch_from_api(self) -> bool:
@@ -248,14 +273,6 @@ class CallRequest(WireModel):
 
 
 @dataclass(frozen=True, slots=True)
-class MemoData:
-    """A memoized step output: a ``{"data": ...}`` memo, or a raw value such as a
-    wait_for_event result (the event object, or ``None`` on timeout) or a finished sleep."""
-
-    value: JsonValue
-
-
-@dataclass(frozen=True, slots=True)
 class MemoError:
     """A step's final error, from an ``{"error": {name, message, stack?}}`` memo."""
 
@@ -269,7 +286,10 @@ Memo: TypeAlias = MemoData | MemoError
 
 def parse_memo(raw: JsonValue) -> Memo:
     """One memo: an object with exactly a ``data`` key or exactly an ``error`` key is unwrapped;
-    anything else is the step's raw value. A malformed error raises ``ValidationError``."""
+    anything else is the step's raw value (a wait_for_event result: the event object, or ``None`` on timeout; a
+    finished sleep). A malformed error raises ``ValidationError``.
+
+    An output is the core's ``MemoData`` itself, which the step's codec rebuilds: a replay converts nothing."""
     if isinstance(raw, dict) and len(raw) == 1:
         if "data" in raw:
             return MemoData(raw["data"])
@@ -277,6 +297,10 @@ def parse_memo(raw: JsonValue) -> Memo:
             error = ErrorBody.model_validate(raw["error"])
             return MemoError(name=error.name, message=error.message, stack=error.stack)
     return MemoData(raw)
+
+
+def _is_error_memo(raw: JsonValue) -> bool:
+    return isinstance(raw, dict) and len(raw) == 1 and "error" in raw
 
 
 def parse_memos(steps: Mapping[str, JsonValue]) -> dict[str, Memo]:

@@ -1,7 +1,7 @@
 """Serve steppe functions from a Django project: add ``steppe.serve.django.serve(client)`` to ``urlpatterns``.
 
-The default view is synchronous, for WSGI deployments: each request runs the async handler with ``asyncio.run``
-in its worker thread. Under ASGI pass ``asynchronous=True`` for an async view that runs on the server's loop
+The default view is synchronous, for WSGI deployments: each request is answered in its worker thread
+(``ServeHandler.handle_blocking``). Under ASGI pass ``asynchronous=True`` for an async view that runs on the server's loop
 (Django would otherwise run a sync view in its single shared thread, one request at a time).
 """
 

@@ -1,8 +1,7 @@
 """Serve steppe functions from a Flask app (WSGI): ``steppe.serve.flask.serve(app, client)``.
 
-Each request runs the async handler with ``asyncio.run`` in the WSGI worker thread that received it: a
-fresh loop per request keeps concurrent requests independent (no loop shared across threads to guard or shut
-down), and costs far less than a call's JSON and signature work.
+Each request is answered in the WSGI worker thread that received it (``ServeHandler.handle_blocking``): a plain
+``def`` function runs right there, and what needs an event loop runs on one kept from an earlier request.
 """
 
 from __future__ import annotations
