@@ -295,9 +295,7 @@ class Step:
 
 
 class StepSync:
-    def run(
-        self, step_id: str, handler: Callable[[*_Ts], _R], *args: *_Ts, output_type: type[_R] | None = None
-    ) -> _R:
+    def run(self, step_id: str, handler: Callable[[*_Ts], _R], *args: *_Ts, output_type: type[_R] | None = None) -> _R:
         return handler(*args)
 
     # BEGIN GENERATED: parallel overloads for StepSync (tools/generate_overloads.py)

@@ -57,9 +57,7 @@ class Workload:
     calls: int
 
 
-def _write_case(
-    root: Path, label: str, dialect: Dialect, workload: Workload, mock: tuple[int, str] | None
-) -> Case:
+def _write_case(root: Path, label: str, dialect: Dialect, workload: Workload, mock: tuple[int, str] | None) -> Case:
     slug = label.replace(" ", "-").replace("=", "")
     dirs: list[Path] = []
     for variant, variant_calls in (("full", workload.calls), ("baseline", 0)):
