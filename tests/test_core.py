@@ -169,8 +169,8 @@ async def test_parallel_rejects_a_list_and_non_callables() -> None:
 async def test_step_methods_validate_their_arguments() -> None:
     step = steppe.Step(StepRuntime(driver=ScriptedDriver(), function_id="app-f", loop=asyncio.get_running_loop()))
     with pytest.raises(TypeError, match="a step id must be a non-empty string"):
-        step.run("", lambda: 1)
+        _ = step.run("", lambda: 1)
     with pytest.raises(ValueError, match="'nap': duration must not be negative"):
-        step.sleep("nap", -timedelta(seconds=1))
+        _ = step.sleep("nap", -timedelta(seconds=1))
     with pytest.raises(ValueError, match="must be a timezone-aware datetime"):
-        step.sleep_until("nap", datetime(2030, 1, 1))
+        _ = step.sleep_until("nap", datetime(2030, 1, 1))

@@ -323,3 +323,34 @@ def test_only_block_bodies_change(
     expected = [f'_T{i} = TypeVar("_T{i}")' for i in range(1, arity + 1)]
     assert lines[start + 1 : stop] == ["# fmt: off", *expected, "# fmt: on"]
     assert generate("--check", "--max-arity", str(arity), target).returncode == 0
+
+
+def test_overloads_come_in_the_order_checkers_should_try_them(tmp_path: Path) -> None:
+    # Checkers try overloads in order and re-check every element against each one that fails, so the usual
+    # fan-outs (2, 3, ...) come first; the fallback, which every tuple fits, stays last.
+    common = write_template(tmp_path / "common.py")
+    ascending = write_template(tmp_path / "ascending.py")
+    generate("--max-arity", "3", common)
+    generate("--max-arity", "3", "--order", "ascending", ascending)
+
+    def arities(path: Path) -> list[str]:
+        return [
+            line.split("->")[1].strip().removesuffix(": ...")
+            for line in path.read_text().splitlines()
+            if line.startswith("    ) -> StepCall[")
+        ]
+
+    assert arities(common) == [
+        "StepCall[tuple[_T1, _T2]]",
+        "StepCall[tuple[_T1, _T2, _T3]]",
+        "StepCall[tuple[_T1]]",
+        "StepCall[tuple[()]]",
+        "StepCall[tuple[_T, ...]]",
+    ]
+    assert arities(ascending) == [
+        "StepCall[tuple[()]]",
+        "StepCall[tuple[_T1]]",
+        "StepCall[tuple[_T1, _T2]]",
+        "StepCall[tuple[_T1, _T2, _T3]]",
+        "StepCall[tuple[_T, ...]]",
+    ]

@@ -38,7 +38,7 @@ MISUSES: dict[str, tuple[Callable[[steppe.Step], Any], str]] = {
         r"step\.parallel: element 1 is not callable \(got int\)",
     ),
     "parallel element not a step": (
-        lambda step: step.parallel((lambda: 42,)),  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType, reportCallIssue, reportUnknownLambdaType]
+        lambda step: step.parallel((lambda: 42,)),  # type: ignore[arg-type, return-value]  # pyright: ignore[reportArgumentType, reportCallIssue, reportUnknownLambdaType]
         r"step\.parallel: element 0 returned int, not an awaitable",
     ),
     "handler not callable": (

@@ -38,6 +38,10 @@ DEFAULT_TARGETS = (
 # N: the highest tuple arity with its own overload; wider tuples use the `tuple[..., ...]` fallback.
 # Chosen from measured type-check cost and inference quality: see docs/overload-cost.md.
 MAX_ARITY = 12
+# The order of the per-arity overloads (see overload_order): checkers try overloads in order, and each failed
+# one re-checks every element, so the common fan-outs come first. `ascending` exists for benchmarks/typecheck.
+ORDERS = ("ascending", "common-first")
+ORDER = "common-first"
 
 MARKER_SOURCE = "(tools/generate_overloads.py)"
 TYPE_VARIABLES_BLOCK = "parallel type variables"
@@ -98,9 +102,16 @@ def _overload(callables: list[str], result: str) -> list[str]:
     ]
 
 
-def render_parallel_overloads(flavour: ParallelFlavour, max_arity: int) -> list[str]:
+def overload_order(max_arity: int, order: str) -> list[int]:
+    """The arities in the order their overloads are written (checkers try overloads in order)."""
+    if order == "ascending":
+        return list(range(max_arity + 1))
+    return [*range(2, max_arity + 1), *range(min(max_arity, 1), -1, -1)]
+
+
+def render_parallel_overloads(flavour: ParallelFlavour, max_arity: int, order: str = ORDER) -> list[str]:
     lines: list[str] = []
-    for arity in range(max_arity + 1):
+    for arity in overload_order(max_arity, order):
         type_vars = [f"_T{i}" for i in range(1, arity + 1)]
         tuple_type = f"tuple[{', '.join(type_vars) or '()'}]"
         elements = [flavour.element(t) for t in type_vars]
@@ -111,14 +122,14 @@ def render_parallel_overloads(flavour: ParallelFlavour, max_arity: int) -> list[
     return lines
 
 
-def render_block(name: str, max_arity: int) -> list[str]:
+def render_block(name: str, max_arity: int, order: str = ORDER) -> list[str]:
     """Unindented body of the named block, wrapped so code formatters leave it alone."""
     if name == TYPE_VARIABLES_BLOCK:
         body = render_type_variables(max_arity)
     elif name == STEP_BLOCK:
-        body = render_parallel_overloads(ASYNC_FLAVOUR, max_arity)
+        body = render_parallel_overloads(ASYNC_FLAVOUR, max_arity, order)
     elif name == STEP_SYNC_BLOCK:
-        body = render_parallel_overloads(SYNC_FLAVOUR, max_arity)
+        body = render_parallel_overloads(SYNC_FLAVOUR, max_arity, order)
     else:
         raise GeneratedBlockError(_unknown_block_message(name))
     return ["# fmt: off", *body, "# fmt: on"]
@@ -133,7 +144,7 @@ def _indent(lines: list[str], indent: str) -> list[str]:
     return [f"{indent}{line}" if line else line for line in lines]
 
 
-def regenerate(text: str, max_arity: int, source_name: str = "<text>") -> str:
+def regenerate(text: str, max_arity: int, source_name: str = "<text>", order: str = ORDER) -> str:
     """Return `text` with the body of every marked block replaced by freshly rendered code."""
     out: list[str] = []
     lines = text.splitlines()
@@ -156,7 +167,7 @@ def regenerate(text: str, max_arity: int, source_name: str = "<text>") -> str:
                     f"{open_block[0]!r} begun on line {open_block[2]}"
                 )
             out.append(line)
-            out += _indent(render_block(name, max_arity), indent)
+            out += _indent(render_block(name, max_arity, order), indent)
             open_block = (name, indent, number)
             continue
         if open_block is None:
@@ -200,15 +211,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=MAX_ARITY,
         help=f"highest arity with its own overload (default {MAX_ARITY}; other values are for benchmarks/typecheck)",
     )
+    parser.add_argument(
+        "--order",
+        choices=ORDERS,
+        default=ORDER,
+        help=f"order of the per-arity overloads (default {ORDER}; the other is for benchmarks/typecheck)",
+    )
     args = parser.parse_args(argv)
     files: list[Path] = args.files or list(DEFAULT_TARGETS)
     max_arity: int = args.max_arity
+    order: str = args.order
     check: bool = args.check
 
     fresh = True
     for path in files:
         try:
-            new = regenerate(path.read_text(encoding="utf-8"), max_arity, str(path))
+            new = regenerate(path.read_text(encoding="utf-8"), max_arity, str(path), order)
         except (OSError, GeneratedBlockError) as error:
             print(f"generate_overloads: {error}", file=sys.stderr)
             return 2

@@ -111,6 +111,8 @@ def _statement_end(tree: ast.Module, line: int) -> tuple[int, str | None]:
         raise MatrixError(f"line {line}: a case comment must precede a simple statement or a decorator")
     expected = None
     call = best.value if isinstance(best, ast.Expr) else None
+    if isinstance(call, ast.Await):  # `await assert_type(step_call, ...)`: a step call left alone is an error
+        call = call.value
     if isinstance(call, ast.Call) and ast.unparse(call.func).endswith("assert_type") and len(call.args) == 2:
         expected = ast.unparse(call.args[1])
     return best.end_lineno or line, expected

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 from collections.abc import Awaitable, Callable
 from typing import Any, assert_type
@@ -104,9 +105,9 @@ async def awaitable_factories(step: Step, make: Callable[[], Awaitable[bytes]]) 
     assert_type(await step.parallel((make, make)), tuple[bytes, bytes])
 
 
-async def step_call_is_awaitable(step: Step) -> None:
+async def step_call_is_a_coroutine(step: Step) -> None:
     call = step.run("count", count_users)
     # case: step.run returns a StepCall
-    assert_type(call, StepCall[int])
-    # case: StepCall.outcome() is a coroutine of the result
-    assert_type(await call.outcome(), int)
+    await assert_type(call, StepCall[int])
+    # case: a StepCall is a coroutine: asyncio.create_task takes it
+    assert_type(await asyncio.create_task(step.run("count-2", count_users)), int)

@@ -75,7 +75,7 @@ async def loop_with_default_lambda(step: Step, user_ids: list[int]) -> None:
 async def default_lambda_in_parallel(step: Step) -> None:
     # mypy types `lambda uid=1: ...` as Callable[[Any], ...], forgetting the default, so no overload fits.
     # case: lambda with a default argument as a parallel element
-    result = await step.parallel((lambda uid=1: step.run("get", get_user, uid),))  # type: ignore[arg-type]
+    result = await step.parallel((lambda uid=1: step.run("get", get_user, uid),))  # type: ignore[arg-type, misc, var-annotated]
     # case: lambda with a default argument, result
     assert_type(result, tuple[User])  # type: ignore[assert-type]
 

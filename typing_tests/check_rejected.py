@@ -58,7 +58,7 @@ async def parallel_arguments(step: Step) -> None:
     # case[reject]: parallel of a list instead of a tuple
     await step.parallel([lambda: step.run("get", get_user, 1)])  # type: ignore[call-overload]  # pyright: ignore[reportCallIssue, reportArgumentType]
     # case[reject]: parallel of a callable that returns a plain value (Step needs awaitables)
-    await step.parallel((lambda: 1,))  # type: ignore[arg-type]  # pyright: ignore[reportCallIssue, reportArgumentType]
+    await step.parallel((lambda: 1,))  # type: ignore[arg-type, return-value]  # pyright: ignore[reportCallIssue, reportArgumentType]
     # case[reject]: parallel of callables passed as separate arguments
     await step.parallel(lambda: step.run("a", get_user, 1), lambda: step.run("b", get_user, 2))  # type: ignore[call-overload]  # pyright: ignore[reportCallIssue]
     # case[reject]: parallel with an unknown mode

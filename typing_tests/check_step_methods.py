@@ -35,7 +35,7 @@ async def untyped_child(ctx: steppe.Context, step: Step) -> list[int]:
 
 async def methods(step: Step) -> None:
     # case: sleep returns StepCall[None]
-    assert_type(step.sleep("pause", timedelta(seconds=1)), StepCall[None])
+    await assert_type(step.sleep("pause", timedelta(seconds=1)), StepCall[None])
     # case: await sleep
     assert_type(await step.sleep("pause-2", timedelta(seconds=1)), None)
     # case: await sleep_until

@@ -8,8 +8,8 @@ other arities (tools/generate_overloads.py --max-arity N).
 from __future__ import annotations
 
 import inspect
-from collections.abc import Awaitable, Callable, Generator
-from typing import Any, Literal, TypeVar, TypeVarTuple, overload
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Literal, TypeAlias, TypeVar, TypeVarTuple, overload
 
 __all__ = ["ParallelMode", "Step", "StepCall", "StepSync"]
 
@@ -17,7 +17,6 @@ ParallelMode = Literal["wait", "race"]
 
 _T = TypeVar("_T")
 _R = TypeVar("_R")
-_T_co = TypeVar("_T_co", covariant=True)
 _Ts = TypeVarTuple("_Ts")
 
 # BEGIN GENERATED: parallel type variables (tools/generate_overloads.py)
@@ -38,16 +37,8 @@ _T12 = TypeVar("_T12")
 # END GENERATED: parallel type variables (tools/generate_overloads.py)
 
 
-class StepCall(Awaitable[_T_co]):
-    """What a step method returns: awaitable once, with an Any-free type argument."""
-
-    __slots__ = ("_awaitable",)
-
-    def __init__(self, awaitable: Awaitable[_T_co]) -> None:
-        self._awaitable = awaitable
-
-    def __await__(self) -> Generator[Any, Any, _T_co]:
-        return self._awaitable.__await__()
+# What a step method returns, as steppe declares it: exactly Coroutine, with Any-free type arguments.
+StepCall: TypeAlias = Coroutine[None, None, _T]
 
 
 async def _call(handler: Callable[..., object], args: tuple[object, ...]) -> object:
@@ -63,33 +54,31 @@ async def _nothing() -> None:
 
 class Step:
     @overload
-    def run(self, step_id: str, handler: Callable[[*_Ts], Awaitable[_R]], /, *args: *_Ts) -> StepCall[_R]: ...
+    def run(
+        self,
+        step_id: str,
+        handler: Callable[[*_Ts], Awaitable[_R]],
+        *args: *_Ts,
+        output_type: type[_R] | None = None,
+    ) -> StepCall[_R]: ...
     @overload
-    def run(self, step_id: str, handler: Callable[[*_Ts], _R], /, *args: *_Ts) -> StepCall[_R]: ...
-    def run(self, step_id: str, handler: Callable[..., object], /, *args: object) -> StepCall[object]:
-        return StepCall(_call(handler, args))
+    def run(
+        self,
+        step_id: str,
+        handler: Callable[[*_Ts], _R],
+        *args: *_Ts,
+        output_type: type[_R] | None = None,
+    ) -> StepCall[_R]: ...
+    def run(
+        self, step_id: str, handler: Callable[..., object], *args: object, output_type: object = None
+    ) -> StepCall[object]:
+        return _call(handler, args)
 
     def sleep(self, step_id: str, seconds: float, /) -> StepCall[None]:
-        return StepCall(_nothing())
+        return _nothing()
 
     # BEGIN GENERATED: parallel overloads for Step (tools/generate_overloads.py)
     # fmt: off
-    @overload
-    def parallel(
-        self,
-        callables: tuple[()],
-        /,
-        *,
-        mode: ParallelMode = "wait",
-    ) -> StepCall[tuple[()]]: ...
-    @overload
-    def parallel(
-        self,
-        callables: tuple[Callable[[], Awaitable[_T1]]],
-        /,
-        *,
-        mode: ParallelMode = "wait",
-    ) -> StepCall[tuple[_T1]]: ...
     @overload
     def parallel(
         self,
@@ -269,6 +258,22 @@ class Step:
     @overload
     def parallel(
         self,
+        callables: tuple[Callable[[], Awaitable[_T1]]],
+        /,
+        *,
+        mode: ParallelMode = "wait",
+    ) -> StepCall[tuple[_T1]]: ...
+    @overload
+    def parallel(
+        self,
+        callables: tuple[()],
+        /,
+        *,
+        mode: ParallelMode = "wait",
+    ) -> StepCall[tuple[()]]: ...
+    @overload
+    def parallel(
+        self,
         callables: tuple[Callable[[], Awaitable[_T]], ...],
         /,
         *,
@@ -286,31 +291,15 @@ class Step:
         async def run_each() -> tuple[object, ...]:
             return tuple([await c() for c in callables])
 
-        return StepCall(run_each())
+        return run_each()
 
 
 class StepSync:
-    def run(self, step_id: str, handler: Callable[[*_Ts], _R], /, *args: *_Ts) -> _R:
+    def run(self, step_id: str, handler: Callable[[*_Ts], _R], *args: *_Ts, output_type: type[_R] | None = None) -> _R:
         return handler(*args)
 
     # BEGIN GENERATED: parallel overloads for StepSync (tools/generate_overloads.py)
     # fmt: off
-    @overload
-    def parallel(
-        self,
-        callables: tuple[()],
-        /,
-        *,
-        mode: ParallelMode = "wait",
-    ) -> tuple[()]: ...
-    @overload
-    def parallel(
-        self,
-        callables: tuple[Callable[[], _T1]],
-        /,
-        *,
-        mode: ParallelMode = "wait",
-    ) -> tuple[_T1]: ...
     @overload
     def parallel(
         self,
@@ -487,6 +476,22 @@ class StepSync:
         *,
         mode: ParallelMode = "wait",
     ) -> tuple[_T1, _T2, _T3, _T4, _T5, _T6, _T7, _T8, _T9, _T10, _T11, _T12]: ...
+    @overload
+    def parallel(
+        self,
+        callables: tuple[Callable[[], _T1]],
+        /,
+        *,
+        mode: ParallelMode = "wait",
+    ) -> tuple[_T1]: ...
+    @overload
+    def parallel(
+        self,
+        callables: tuple[()],
+        /,
+        *,
+        mode: ParallelMode = "wait",
+    ) -> tuple[()]: ...
     @overload
     def parallel(
         self,

@@ -57,7 +57,7 @@ class Workload:
     calls: int
 
 
-def _write_case(root: Path, label: str, dialect: Dialect, workload: Workload, mock_arity: int | None) -> Case:
+def _write_case(root: Path, label: str, dialect: Dialect, workload: Workload, mock: tuple[int, str] | None) -> Case:
     slug = label.replace(" ", "-").replace("=", "")
     dirs: list[Path] = []
     for variant, variant_calls in (("full", workload.calls), ("baseline", 0)):
@@ -65,27 +65,32 @@ def _write_case(root: Path, label: str, dialect: Dialect, workload: Workload, mo
         case_dir.mkdir()
         write_checker_configs(case_dir)
         (case_dir / USER_MODULE).write_text(render_user_module(dialect, workload.mix, variant_calls))
-        if mock_arity is not None:
-            _install_mock(case_dir, mock_arity)
+        if mock is not None:
+            _install_mock(case_dir, *mock)
         dirs.append(case_dir)
     return Case(label, dirs[0], dirs[1])
 
 
-def _install_mock(case_dir: Path, max_arity: int) -> None:
+def _install_mock(case_dir: Path, max_arity: int, order: str) -> None:
     target = case_dir / f"{MOCK_MODULE}.py"
     shutil.copyfile(HERE / f"{MOCK_MODULE}.py", target)
     subprocess.run(
-        [sys.executable, str(GENERATOR), "--max-arity", str(max_arity), str(target)],
+        [sys.executable, str(GENERATOR), "--max-arity", str(max_arity), "--order", order, str(target)],
         check=True,
         capture_output=True,
     )
 
 
-def prepare_cases(root: Path, steppe_module: str, arities: Sequence[int], workload: Workload) -> list[Case]:
+def prepare_cases(
+    root: Path, steppe_module: str, arities: Sequence[int], orders: Sequence[str], workload: Workload
+) -> list[Case]:
     cases = [_write_case(root, INNGEST_LABEL, INNGEST_DIALECT, workload, None)]
     dialect = steppe_dialect(steppe_module)
     if steppe_module == MOCK_MODULE:
-        cases += [_write_case(root, f"mock N={n}", dialect, workload, n) for n in arities]
+        for n in arities:
+            for order in orders:
+                label = f"mock N={n}" + (f" {order}" if len(orders) > 1 else "")
+                cases.append(_write_case(root, label, dialect, workload, (n, order)))
     else:
         cases.append(_write_case(root, steppe_module, dialect, workload, None))
     return cases
@@ -162,6 +167,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Time pyright and mypy on parallel-heavy code.")
     parser.add_argument("--steppe-module", default=MOCK_MODULE, help="module exporting Step, StepSync")
     parser.add_argument("--arities", type=_arity_list, default=[6, 8, 12, 16, 24, 32])
+    parser.add_argument(
+        "--orders",
+        type=lambda value: value.split(","),
+        default=["ascending"],
+        help="comma-separated overload orders for the mock (tools/generate_overloads.py --order)",
+    )
     parser.add_argument("--calls", type=int, default=200)
     parser.add_argument("--mix", choices=sorted(MIXES), default="mixed", help="shape of the calls")
     parser.add_argument("--repeats", type=int, default=5)
@@ -169,6 +180,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     steppe_module: str = args.steppe_module
     arities: list[int] = args.arities
+    orders: list[str] = args.orders
     calls: int = args.calls
     mix_name: str = args.mix
     repeats: int = args.repeats
@@ -178,7 +190,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="steppe-typecheck-") as scratch:
         root = keep if keep is not None else Path(scratch)
         root.mkdir(parents=True, exist_ok=True)
-        cases = prepare_cases(root, steppe_module, arities, Workload(MIXES[mix_name], calls))
+        cases = prepare_cases(root, steppe_module, arities, orders, Workload(MIXES[mix_name], calls))
         samples = measure(cases, repeats, venv_bin)
     print(f"{calls} parallel calls, mix {mix_name!r}; median CPU seconds of {repeats} runs\n")
     print(render_table(cases, samples))

@@ -1,27 +1,40 @@
-"""``StepCall``: the awaitable every step method returns."""
+"""``StepCall``: what every step method returns, a coroutine to await; ``StepCoroutine``: the object behind it."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Coroutine, Generator
-from typing import Any, Generic, TypeVar
+from collections.abc import Callable, Coroutine, Generator
+from types import TracebackType
+from typing import Any, TypeAlias, TypeVar
 
-__all__ = ["StepCall"]
+__all__ = ["StepCall", "StepCoroutine"]
 
+_T = TypeVar("_T")
 _T_co = TypeVar("_T_co", covariant=True)
+
+StepCall: TypeAlias = Coroutine[None, None, _T]
+"""The declared type of a step call, ``await`` it for the step's result.
+
+Exactly ``Coroutine`` (pyright warns about an unused coroutine only for that class itself, not a subclass)
+and free of ``Any``: an ``Any`` in an argument's type makes checkers try more ``parallel`` overloads. So an
+un-awaited ``step.run(...)`` statement is an error under pyright (``reportUnusedCoroutine``) and mypy
+(``unused-coroutine``), both on by default. What the coroutine yields to the event loop is the loop's
+business; the runtime object says ``Any`` there.
+"""
 
 _PENDING, _RUNNING, _DONE = range(3)
 
 
-class StepCall(Awaitable[_T_co], Generic[_T_co]):
+class StepCoroutine(Coroutine[Any, None, _T_co]):
     """A step that has its id but has not run yet; ``await`` it for the step's result.
 
-    Step methods return this instead of a coroutine for two reasons. The step's id is taken when the method is
-    called, in program order, which keeps ids deterministic under ``step.parallel`` and ``asyncio.gather``.
-    And its type carries no ``Any`` (a coroutine is ``CoroutineType[Any, Any, T]``), which keeps type-checking
-    overloaded ``parallel`` calls cheap. Awaiting it again gives the same outcome without running the step again.
+    Step methods return this instead of a native coroutine because the step's id is taken when the method
+    is called, in program order, which keeps ids deterministic under ``step.parallel`` and ``asyncio.gather``.
+    Awaiting it again gives the same outcome without running the step again. It is a
+    ``collections.abc.Coroutine`` (``send``/``throw``/``close`` drive one run of ``outcome``), so
+    ``asyncio.create_task`` and ``asyncio.gather`` take it like any coroutine.
     """
 
-    __slots__ = ("_description", "_error", "_resolve", "_state", "_stored", "_value")
+    __slots__ = ("_description", "_driven", "_error", "_resolve", "_state", "_stored", "_value")
 
     def __init__(
         self,
@@ -37,12 +50,39 @@ class StepCall(Awaitable[_T_co], Generic[_T_co]):
         self._state = _PENDING
         self._value: Any = None
         self._error: BaseException | None = None
+        self._driven: Coroutine[Any, Any, _T_co] | None = None  # the outcome() that send/throw drive
 
     def __await__(self) -> Generator[Any, None, _T_co]:
         return self.outcome().__await__()
 
+    def send(self, value: None, /) -> Any:
+        if self._driven is None:
+            self._driven = self.outcome()
+        return self._driven.send(value)
+
+    def throw(
+        self,
+        typ: type[BaseException] | BaseException,
+        val: object = None,
+        tb: TracebackType | None = None,
+        /,
+    ) -> Any:
+        if self._driven is None:
+            self._driven = self.outcome()
+        if val is None and tb is None:  # the one-argument form, which asyncio uses (three arguments are deprecated)
+            return self._driven.throw(typ)
+        if isinstance(typ, type):
+            return self._driven.throw(typ, val, tb)
+        if val is not None:
+            raise TypeError("instance exception may not have a separate value")  # as a native coroutine says
+        return self._driven.throw(typ, None, tb)
+
+    def close(self) -> None:
+        if self._driven is not None:
+            self._driven.close()
+
     async def outcome(self) -> _T_co:
-        """The step's result (what ``await`` gives); a coroutine, for APIs that need one."""
+        """The step's result (what ``await`` gives), as a native coroutine."""
         if self._state == _RUNNING:
             raise RuntimeError(f"{self._description} is being awaited twice at the same time")
         if self._state == _PENDING:

@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from steppe._core.calls import StepCall
+from steppe._core.calls import StepCoroutine
 from steppe._core.driver import Driver
 from steppe._core.errors import NestedStepError, StepError, StepUsageError
 from steppe._core.ids import StepId, StepIdAllocator
@@ -102,7 +102,7 @@ class StepRuntime:
         user_id: str,
         codec: Codec[_T],
         request: Callable[[StepId, ParallelMode | None], StepRequest],
-    ) -> StepCall[_T]:
+    ) -> StepCoroutine[_T]:
         """Allocate the step's id now (program order) and return the awaitable that resolves it."""
         if not isinstance(user_id, str) or not user_id:  # pyright: ignore[reportUnnecessaryIsInstance]
             raise StepUsageError(
@@ -125,7 +125,7 @@ class StepRuntime:
         description = self.describe(key)
         self._unawaited[key] = description
 
-        def stored() -> tuple[_T] | None:  # the first thing a StepCall does when it is awaited
+        def stored() -> tuple[_T] | None:  # the first thing a StepCoroutine does when it is awaited
             self._unawaited.pop(key, None)
             memo = self.driver.memo(step_id)
             return None if memo is None else (resolve_memo(step_id, memo, codec),)
@@ -134,9 +134,9 @@ class StepRuntime:
             value: _T = await self.driver.new_step(request(step_id, mode))  # type: ignore[assignment]  # pyright: ignore[reportAssignmentType]
             return value
 
-        return StepCall(stored, resolve, description)
+        return StepCoroutine(stored, resolve, description)
 
-    def group_call(self, size: int, gather: Callable[[], Coroutine[Any, Any, _T]]) -> StepCall[_T]:
+    def group_call(self, size: int, gather: Callable[[], Coroutine[Any, Any, _T]]) -> StepCoroutine[_T]:
         """The awaitable of a ``step.parallel`` group of ``size`` branches, which ``gather`` runs."""
         self._groups += 1
         key = f"\0group-{self._groups}"  # never a step id: those have no NUL
@@ -146,7 +146,7 @@ class StepRuntime:
         def not_stored() -> None:  # a group is not a step: its steps answer from storage themselves
             self._unawaited.pop(key, None)
 
-        return StepCall(not_stored, gather, description)
+        return StepCoroutine(not_stored, gather, description)
 
     def check_all_awaited(self) -> None:
         """Raise ``StepUsageError`` if the body made step calls it never awaited: those steps never ran.
@@ -212,7 +212,7 @@ class StepRuntime:
 
         return execute
 
-    def run_blocking(self, call: StepCall[_T]) -> _T:
+    def run_blocking(self, call: StepCoroutine[_T]) -> _T:
         """Resolve ``call`` from a sync function's worker thread: from storage right here when the step has a
         stored result, else on the engine's loop (where drivers run), waiting for it."""
         found = call.stored_outcome()

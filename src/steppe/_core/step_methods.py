@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, overload
 from pydantic import BaseModel
 from typing_extensions import TypeVarTuple, Unpack
 
-from steppe._core.calls import StepCall
+from steppe._core.calls import StepCall, StepCoroutine
 from steppe._core.errors import StepUsageError
 from steppe._core.events import Event, EventType, event_list
 from steppe._core.requests import InvokeRequest, RunRequest, SendEventRequest, SleepRequest, WaitForEventRequest
@@ -55,7 +55,7 @@ class _StepRequests:
 
     def _run_call(
         self, step_id: str, handler: Callable[..., Any], args: tuple[Any, ...], output_type: object
-    ) -> StepCall[Any]:
+    ) -> StepCoroutine[Any]:
         if not callable(handler):
             raise StepUsageError(f"step {step_id!r}: handler must be callable, got {type(handler).__name__}")
         runtime = self._runtime
@@ -73,7 +73,7 @@ class _StepRequests:
             ),
         )
 
-    def _sleep_call(self, step_id: str, until: datetime | None, duration: timedelta | None) -> StepCall[None]:
+    def _sleep_call(self, step_id: str, until: datetime | None, duration: timedelta | None) -> StepCoroutine[None]:
         codec = codec_for_type(type(None), what=self._runtime.describe(step_id))
         return self._runtime.call(
             step_id,
@@ -83,7 +83,7 @@ class _StepRequests:
 
     def _wait_call(
         self, step_id: str, event: str | EventType[Any], if_exp: str | None, timeout: timedelta
-    ) -> StepCall[Any]:
+    ) -> StepCoroutine[Any]:
         name = event.name if isinstance(event, EventType) else event
         if not isinstance(name, str) or not name:  # pyright: ignore[reportUnnecessaryIsInstance]
             raise StepUsageError(f"step {step_id!r}: event must be a non-empty event name, got {name!r}")
@@ -100,7 +100,7 @@ class _StepRequests:
 
     def _invoke_call(
         self, step_id: str, function: Function[Any, Any], data: object, timeout: timedelta | None
-    ) -> StepCall[Any]:
+    ) -> StepCoroutine[Any]:
         if timeout is not None:
             _check_duration(step_id, timeout)
         payload = function.encode_event_data(data, what=self._runtime.describe(step_id))
@@ -112,7 +112,7 @@ class _StepRequests:
             ),
         )
 
-    def _send_call(self, step_id: str, events: Event[Any] | Sequence[Event[Any]]) -> StepCall[list[str]]:
+    def _send_call(self, step_id: str, events: Event[Any] | Sequence[Event[Any]]) -> StepCoroutine[list[str]]:
         try:
             batch = event_list(events, what=f"step {step_id!r}")
         except TypeError as error:

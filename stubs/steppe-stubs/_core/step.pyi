@@ -48,22 +48,6 @@ class Step(StepMethods):
     @overload
     def parallel(
         self,
-        callables: tuple[()],
-        /,
-        *,
-        mode: ParallelMode = "wait",
-    ) -> StepCall[tuple[()]]: ...
-    @overload
-    def parallel(
-        self,
-        callables: tuple[Callable[[], Awaitable[_T1]]],
-        /,
-        *,
-        mode: ParallelMode = "wait",
-    ) -> StepCall[tuple[_T1]]: ...
-    @overload
-    def parallel(
-        self,
         callables: tuple[
             Callable[[], Awaitable[_T1]],
             Callable[[], Awaitable[_T2]],
@@ -240,6 +224,22 @@ class Step(StepMethods):
     @overload
     def parallel(
         self,
+        callables: tuple[Callable[[], Awaitable[_T1]]],
+        /,
+        *,
+        mode: ParallelMode = "wait",
+    ) -> StepCall[tuple[_T1]]: ...
+    @overload
+    def parallel(
+        self,
+        callables: tuple[()],
+        /,
+        *,
+        mode: ParallelMode = "wait",
+    ) -> StepCall[tuple[()]]: ...
+    @overload
+    def parallel(
+        self,
         callables: tuple[Callable[[], Awaitable[_T]], ...],
         /,
         *,
@@ -257,22 +257,6 @@ class StepSync(StepSyncMethods):
     # Run the callables concurrently in threads; their results as a tuple, in callable order.
     # BEGIN GENERATED: parallel overloads for StepSync (tools/generate_overloads.py)
     # fmt: off
-    @overload
-    def parallel(
-        self,
-        callables: tuple[()],
-        /,
-        *,
-        mode: ParallelMode = "wait",
-    ) -> tuple[()]: ...
-    @overload
-    def parallel(
-        self,
-        callables: tuple[Callable[[], _T1]],
-        /,
-        *,
-        mode: ParallelMode = "wait",
-    ) -> tuple[_T1]: ...
     @overload
     def parallel(
         self,
@@ -449,6 +433,22 @@ class StepSync(StepSyncMethods):
         *,
         mode: ParallelMode = "wait",
     ) -> tuple[_T1, _T2, _T3, _T4, _T5, _T6, _T7, _T8, _T9, _T10, _T11, _T12]: ...
+    @overload
+    def parallel(
+        self,
+        callables: tuple[Callable[[], _T1]],
+        /,
+        *,
+        mode: ParallelMode = "wait",
+    ) -> tuple[_T1]: ...
+    @overload
+    def parallel(
+        self,
+        callables: tuple[()],
+        /,
+        *,
+        mode: ParallelMode = "wait",
+    ) -> tuple[()]: ...
     @overload
     def parallel(
         self,
