@@ -17,7 +17,7 @@ from steppe._core.ids import StepId, StepIdAllocator
 from steppe._core.outcomes import Memo, MemoData, MemoError, MemoJson
 from steppe._core.requests import ParallelMode, StepRequest
 from steppe._core.serde import Codec
-from steppe._core.threads import run_in_step_pool
+from steppe._core.threads import block_on, run_blocking
 
 if TYPE_CHECKING:
     import asyncio
@@ -185,9 +185,9 @@ class StepRuntime:
     ) -> Callable[[], Awaitable[object]]:
         """The step's handler bound to its args, guarded against nested steps.
 
-        A coroutine function runs on the loop; anything else runs in a worker thread so a blocking handler
-        never stalls the other branches (its result is awaited if it turns out to be awaitable, e.g. a lambda
-        around a coroutine function).
+        A coroutine function runs on the loop; anything else runs off it (on the thread of the sync body that
+        waits for this step, else in a worker thread) so a blocking handler never stalls the other branches (its
+        result is awaited if it turns out to be awaitable, e.g. a lambda around a coroutine function).
         """
 
         async def execute() -> object:
@@ -195,7 +195,7 @@ class StepRuntime:
             try:
                 if inspect.iscoroutinefunction(handler):
                     return await handler(*args)
-                result = await run_in_step_pool(handler, *args)
+                result = await run_blocking(handler, *args)
                 if inspect.isawaitable(result):
                     return await result
                 return result
@@ -206,10 +206,9 @@ class StepRuntime:
 
     def run_blocking(self, call: StepCall[_T]) -> _T:
         """Resolve ``call`` from a sync function's worker thread: from storage right here when the step has a
-        stored result, else on the engine's loop (where drivers run), waiting for it."""
+        stored result, else on the engine's loop (where drivers run), waiting for it; a sync handler of the step
+        runs back on this thread."""
         found = call.stored_outcome()
         if found is not None:
             return found[0]
-        import asyncio  # here, not at the top: importing steppe must not load asyncio's event loop machinery
-
-        return asyncio.run_coroutine_threadsafe(call.outcome(), self.loop).result()
+        return block_on(self.loop, call.outcome)
