@@ -46,10 +46,18 @@ def _pool() -> ThreadPoolExecutor:
 
 
 # Set in the context of a task started by ``block_on``: the inbox of the thread that waits for it. The loop puts
-# there a handler to run (with the future for its result), then the finished task.
+# there a handler to run (with the future for its result), then how the task ended.
 _waiting_thread: contextvars.ContextVar[queue.SimpleQueue[Any] | None] = contextvars.ContextVar(
     "steppe_waiting_thread", default=None
 )
+
+
+class _Ended:
+    __slots__ = ("error", "result")
+
+    def __init__(self, result: object, error: BaseException | None) -> None:
+        self.result = result
+        self.error = error
 
 
 def block_on(loop: asyncio.AbstractEventLoop, make: Callable[[], Coroutine[Any, Any, _T]]) -> _T:
@@ -61,16 +69,22 @@ def block_on(loop: asyncio.AbstractEventLoop, make: Callable[[], Coroutine[Any, 
     context = contextvars.copy_context()
     context.run(_waiting_thread.set, inbox)
 
-    def start() -> None:
-        task = loop.create_task(make(), context=context)
-        task.add_done_callback(inbox.put)
+    async def report() -> None:  # puts the outcome itself: a done callback would cost another loop turn
+        try:
+            result = await make()
+        except BaseException as error:  # noqa: BLE001 - raised again on the waiting thread
+            inbox.put(_Ended(None, error))
+        else:
+            inbox.put(_Ended(result, None))
 
-    loop.call_soon_threadsafe(start)
+    loop.call_soon_threadsafe(functools.partial(loop.create_task, report(), context=context))
     while True:
         message = inbox.get()
-        if not isinstance(message, tuple):
-            finished: asyncio.Task[_T] = message
-            return finished.result()
+        if isinstance(message, _Ended):
+            if message.error is not None:
+                raise message.error
+            ended: _T = message.result  # type: ignore[assignment]  # pyright: ignore[reportAssignmentType]
+            return ended
         handler, future = message
         try:
             result, error = handler(), None
