@@ -17,6 +17,12 @@ What it measures, each time as the median over several runs of a whole run (``en
 * ``wait_for_event`` steps (timing out at once), early against late in a run: the wait path re-reads the
   run's stored steps, so this is where a cost per step that grows with n would show.
 * peak Python memory (tracemalloc) during a run of 100 and of 1000 steps.
+* blocking against async: µs per step of a plain ``def`` body using ``StepSync`` (and of an ``async def``
+  body with ``def`` handlers) over an ``async def`` body with ``async`` handlers, runs alternated in rounds.
+* fairness: while one 10,000-step run (async handlers that complete at once, ``:memory:``) executes, the
+  latency of a trivial Starlette endpoint served on the same loop (httpx's ``ASGITransport``, one request at
+  a time, each arriving 0.5 ms after the previous answer), with the engine yielding the loop every ``LOOP_SHARE`` (the default), after every step, and never;
+  and what yielding costs per step (runs alone, the three settings alternated in rounds).
 
 No engine-vs-peer ratio: inngest 0.5.19 has no in-process engine (its runs live in the Inngest server and
 each step is an HTTP round trip; ``bench_http.py`` compares the per-call cost). Its one in-process runner,
@@ -43,13 +49,19 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
+import httpx
 import inngest
 import pydantic
 from inngest.experimental import mocked
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route
 
 import steppe
+from steppe._engine import embedded_driver
 
 # -- the workload ---------------------------------------------------------------------------------
 
@@ -544,6 +556,112 @@ async def memory(engine: steppe.Engine) -> str:
     )
 
 
+async def blocking(engines: dict[Database, steppe.Engine], settings: Settings) -> str:
+    """µs per step of the blocking shapes over the async one, their runs alternated so load hits all alike."""
+    n = 1000
+    rounds = max(3, settings.budget // n)
+    rows: list[list[object]] = []
+    for database, engine in engines.items():
+        timings: dict[str, list[float]] = {variant.handler + variant.label: [] for variant in VARIANTS}
+        for variant in VARIANTS:
+            await one_run(engine, variant.event.create(Workload(steps=10)))
+        for _ in range(rounds):
+            for variant in VARIANTS:
+                seconds, _ = await one_run(engine, variant.event.create(Workload(steps=n)))
+                timings[variant.handler + variant.label].append(seconds / n)
+        per_step = {key: statistics.median(values) for key, values in timings.items()}
+        base = per_step[VARIANTS[0].handler + VARIANTS[0].label]
+        for variant in VARIANTS:
+            mine = per_step[variant.handler + variant.label]
+            rows.append([variant.label, variant.handler, database, us(mine), f"{mine / base:.2f}×"])
+    return "\n\n".join(
+        [
+            f"### Blocking against async: µs per step, {n}-step runs alternated over {rounds} rounds",
+            table(["body", "handler", "db", "µs/step", "× async def body, async handlers"], rows),
+        ]
+    )
+
+
+def endpoint() -> httpx.AsyncClient:
+    """A client for a trivial Starlette app served in-process, on the running loop."""
+
+    async def ping(request: Request) -> PlainTextResponse:
+        return PlainTextResponse("pong")
+
+    app = Starlette(routes=[Route("/ping", ping)])
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bench")
+
+
+async def request_latencies(http: httpx.AsyncClient, until: asyncio.Future[Any] | None, count: int) -> list[float]:
+    """Seconds from each request's arrival to its answer: until ``until`` is done (or ``count`` requests).
+
+    A request arrives ``ARRIVAL_GAP`` after the previous answer, as a timer on the loop: an in-process ASGI
+    request never suspends, so its latency is how late the loop gets to it, plus its own time.
+    """
+    loop = asyncio.get_running_loop()
+    latencies: list[float] = []
+    while (until is None and len(latencies) < count) or (until is not None and not until.done()):
+        arrival = loop.time() + ARRIVAL_GAP
+        await asyncio.sleep(ARRIVAL_GAP)
+        response = await http.get("/ping")
+        latencies.append(loop.time() - arrival)
+        if response.text != "pong":
+            raise SystemExit(f"bench_engine: the endpoint answered {response.status_code} {response.text!r}")
+    return latencies
+
+
+ARRIVAL_GAP = 0.0005
+FAIRNESS_STEPS = 10_000
+LOOP_SHARES = (("every 1 ms (default)", embedded_driver.LOOP_SHARE), ("every step", 0.0), ("never", float("inf")))
+
+
+async def fairness(engine: steppe.Engine, settings: Settings) -> str:
+    rounds = 1 if settings.min_runs == 1 else 3
+    event = SEQ_ASYNC.create(Workload(steps=FAIRNESS_STEPS))
+    default = embedded_driver.LOOP_SHARE
+    latency_rows: list[list[object]] = []
+    cost_rows: list[list[object]] = []
+    async with endpoint() as http:
+        idle = await request_latencies(http, None, 1000)
+        latency_rows.append(["no run (idle loop)", len(idle), *latency_cells(idle)])
+        alone: dict[str, list[float]] = {label: [] for label, _ in LOOP_SHARES}
+        during: dict[str, list[float]] = {label: [] for label, _ in LOOP_SHARES}
+        try:
+            for _ in range(rounds):
+                for label, share in LOOP_SHARES:
+                    embedded_driver.LOOP_SHARE = share
+                    seconds, _ = await one_run(engine, event)
+                    alone[label].append(seconds / FAIRNESS_STEPS)
+                    run = asyncio.ensure_future(one_run(engine, event))
+                    during[label] += await request_latencies(http, run, 0)
+                    await run
+        finally:
+            embedded_driver.LOOP_SHARE = default
+    never = statistics.median(alone["never"])
+    for label, _ in LOOP_SHARES:
+        latencies = during[label]
+        latency_rows.append([f"during the run, yielding {label}", len(latencies), *latency_cells(latencies)])
+        per_step = statistics.median(alone[label])
+        cost_rows.append([label, us(per_step), us(per_step - never), f"{(per_step - never) / never * 100:+.1f}%"])
+    return "\n\n".join(
+        [
+            (
+                f"### Fairness: a Starlette endpoint on the same loop while a {FAIRNESS_STEPS:,}-step run executes "
+                "(async handlers that complete at once; :memory:; a request 0.5 ms after each answer)"
+            ),
+            table(["while", "requests", "p50 ms", "p99 ms", "max ms"], latency_rows),
+            f"### What yielding the loop costs: µs per step of the run alone, {rounds} round(s) alternated",
+            table(["engine yields", "µs/step", "µs/step over never", "share"], cost_rows),
+        ]
+    )
+
+
+def latency_cells(latencies: list[float]) -> list[str]:
+    ordered = sorted(latencies)
+    p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+    return [f"{statistics.median(ordered) * 1e3:,.3f}", f"{p99 * 1e3:,.3f}", f"{ordered[-1] * 1e3:,.3f}"]
+
+
 async def storage(directory: Path) -> str:
     """Database growth per step attempt: the step's row, its attempt record and their index entries."""
     path = directory / "storage.db"
@@ -591,12 +709,25 @@ async def benchmark(settings: Settings, directory: Path, peer_rows: list[list[ob
         print(await parallel(on_file, settings), end="\n\n", flush=True)
         print(await waits(on_file, settings), end="\n\n", flush=True)
         print(await memory(on_file), end="\n\n", flush=True)
+        print(await blocking({"file": on_file, ":memory:": in_memory}, settings), end="\n\n", flush=True)
+        print(await fairness(in_memory, settings), end="\n\n", flush=True)
     print(await storage(directory), flush=True)
 
 
 def load_average() -> str:
     """The 1-minute load average: other work on the machine shows in the tail of the timings."""
     return f"{os.getloadavg()[0]:.1f}" if hasattr(os, "getloadavg") else "n/a"
+
+
+async def only(section: str, settings: Settings, directory: Path) -> None:
+    async with (
+        steppe.Engine(client, database=directory / "bench.db") as on_file,
+        steppe.Engine(client, database=":memory:") as in_memory,
+    ):
+        if section == "blocking":
+            print(await blocking({"file": on_file, ":memory:": in_memory}, settings), flush=True)
+        else:
+            print(await fairness(in_memory, settings), flush=True)
 
 
 async def profile(directory: Path) -> None:
@@ -616,11 +747,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--quick", action="store_true", help="fewer samples (about 15 s)")
     parser.add_argument("--profile", action="store_true", help="print a cProfile of one 1000-step run instead")
+    parser.add_argument("--only", choices=("blocking", "fairness"), help="run only this section (on its own engines)")
     args = parser.parse_args(argv)
     settings = Settings(budget=1000, min_runs=1) if args.quick else Settings(budget=5000, min_runs=5)
     with tempfile.TemporaryDirectory(prefix="steppe-bench-") as directory:
         if args.profile:
             asyncio.run(profile(Path(directory)))
+        elif args.only:
+            asyncio.run(only(args.only, settings, Path(directory)))
         else:
             started = time.perf_counter()
             peer_rows = peer_harness_runs(settings)

@@ -160,7 +160,8 @@ async def test_sent_events_cancels_and_reruns_reach_the_engine(make_engine: Any,
         assert engine.apply_commands() == 1
         [placed] = runs.runs_of_event(event_id)
         waiting = await _settle(engine, runs, placed.run_id, "running")
-        while runs.get(placed.run_id).waiting_on is None:
+        while runs.get(placed.run_id).waiting_on is None:  # the run yields the loop between its steps
+            await asyncio.sleep(0.01)
             await _settle(engine, runs, placed.run_id, "running")
             await asyncio.sleep(0.01)  # _settle returns at once on a running run: give the engine its turn
         runs.send(steppe.Event(name="shop/order.confirmed", data={"order_id": "o1"}))

@@ -17,7 +17,7 @@ from steppe._core.ids import StepId, StepIdAllocator
 from steppe._core.outcomes import Memo, MemoData, MemoError, MemoJson
 from steppe._core.requests import ParallelMode, StepRequest
 from steppe._core.serde import Codec
-from steppe._core.threads import run_in_step_pool
+from steppe._core.threads import block_on, run_blocking
 
 if TYPE_CHECKING:
     import asyncio
@@ -189,11 +189,11 @@ class StepRuntime:
     ) -> Callable[[], Awaitable[object]]:
         """The step's handler bound to its args, guarded against nested steps.
 
-        A coroutine function runs on the loop; anything else runs in a worker thread so a blocking handler
-        never stalls the other branches (its result is awaited if it turns out to be awaitable, e.g. a lambda
-        around a coroutine function). Without a loop (a body run inline, see ``__init__``) the handler runs right
-        in the calling thread, which may block, and the returned coroutine never waits: a coroutine the handler
-        gives runs on a loop of its own.
+        A coroutine function runs on the loop; anything else runs off it (on the thread of the sync body that
+        waits for this step, else in a worker thread) so a blocking handler never stalls the other branches (its
+        result is awaited if it turns out to be awaitable, e.g. a lambda around a coroutine function). Without a
+        loop (a body run inline, see ``__init__``) the handler runs right in the calling thread, which may block,
+        and the returned coroutine never waits: a coroutine the handler gives runs on a loop of its own.
         """
 
         async def execute() -> object:
@@ -203,7 +203,7 @@ class StepRuntime:
                     return _run_here(handler, args)
                 if inspect.iscoroutinefunction(handler):
                     return await handler(*args)
-                result = await run_in_step_pool(handler, *args)
+                result = await run_blocking(handler, *args)
                 if inspect.isawaitable(result):
                     return await result
                 return result
@@ -214,21 +214,20 @@ class StepRuntime:
 
     def run_blocking(self, call: StepCoroutine[_T]) -> _T:
         """Resolve ``call`` from a sync function's worker thread: from storage right here when the step has a
-        stored result, else on the engine's loop (where drivers run), waiting for it."""
+        stored result, else on the engine's loop (where drivers run), waiting for it; a sync handler of the step
+        runs back on this thread."""
         found = call.stored_outcome()
         if found is not None:
             return found[0]
         if self.loop is None:
             return run_to_end(call.outcome())
-        import asyncio  # here, not at the top: importing steppe must not load asyncio's event loop machinery
-
-        return asyncio.run_coroutine_threadsafe(call.outcome(), self.loop).result()
+        return block_on(self.loop, call.outcome)
 
 
 def _run_here(handler: Callable[..., Any], args: tuple[Any, ...]) -> object:
     result = handler(*args)
     if inspect.isawaitable(result):
-        import asyncio  # here, not at the top, as in run_blocking
+        import asyncio  # here, not at the top: importing steppe must not load asyncio's event loop machinery
 
         return asyncio.run(_awaited(result))
     return result

@@ -1,10 +1,14 @@
-"""Where blocking code runs: sync function bodies on threads of their own, sync step handlers in a shared pool.
+"""Where blocking code runs: sync function bodies on threads of their own, their step handlers on those same
+threads, any other sync step handler in a shared pool.
 
 A sync function body spends its life waiting on its steps. If bodies shared the handlers' pool, enough
 concurrent sync runs would fill it with bodies waiting on steps that can never get a thread: a deadlock.
-So each body gets a dedicated thread. Step handlers never wait on other steps, so a bounded pool suits
-them; it is one pool for the process rather than each event loop's default executor, because a WSGI
-request runs its own short-lived loop and would otherwise start (and join) fresh threads every time.
+So each body gets a dedicated thread. While it waits for a step (``block_on``), that thread is idle and
+already off the event loop, so the step's sync handler runs there: a step costs one round trip to the loop
+and back to hand the handler over and one to report its result, through a queue and ``call_soon_threadsafe``,
+rather than two more thread hops through a pool. Sync handlers of ``async def`` bodies run in a bounded pool;
+it is one pool for the process rather than each event loop's default executor, because a WSGI request runs
+its own short-lived loop and would otherwise start (and join) fresh threads every time.
 """
 
 from __future__ import annotations
@@ -13,13 +17,15 @@ import contextvars
 import functools
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
+    import asyncio
+    import queue
     from concurrent.futures import ThreadPoolExecutor
 
-__all__ = ["run_in_own_thread", "run_in_step_pool"]
+__all__ = ["block_on", "run_blocking", "run_in_own_thread"]
 
 _T = TypeVar("_T")
 
@@ -39,29 +45,85 @@ def _pool() -> ThreadPoolExecutor:
         return _step_pool
 
 
-async def run_in_step_pool(function: Callable[..., _T], *args: Any) -> _T:
-    """``function(*args)`` in the shared step-handler pool, with the caller's context variables."""
+# Set in the context of a task started by ``block_on``: the inbox of the thread that waits for it. The loop puts
+# there a handler to run (with the future for its result), then how the task ended.
+_waiting_thread: contextvars.ContextVar[queue.SimpleQueue[Any] | None] = contextvars.ContextVar(
+    "steppe_waiting_thread", default=None
+)
+
+
+class _Ended:
+    __slots__ = ("error", "result")
+
+    def __init__(self, result: object, error: BaseException | None) -> None:
+        self.result = result
+        self.error = error
+
+
+def block_on(loop: asyncio.AbstractEventLoop, make: Callable[[], Coroutine[Any, Any, _T]]) -> _T:
+    """From a thread that is not ``loop``'s: run ``make()`` as a task on ``loop`` (in a copy of this thread's
+    context) and block until it ends, meanwhile running here the handlers it passes to ``run_blocking``."""
+    import queue  # here, not at the top, as asyncio in run_blocking
+
+    inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
+    context = contextvars.copy_context()
+    context.run(_waiting_thread.set, inbox)
+
+    async def report() -> None:  # puts the outcome itself: a done callback would cost another loop turn
+        try:
+            result = await make()
+        except BaseException as error:  # noqa: BLE001 - raised again on the waiting thread
+            inbox.put(_Ended(None, error))
+        else:
+            inbox.put(_Ended(result, None))
+
+    loop.call_soon_threadsafe(functools.partial(loop.create_task, report(), context=context))
+    while True:
+        message = inbox.get()
+        if isinstance(message, _Ended):
+            if message.error is not None:
+                raise message.error
+            ended: _T = message.result  # type: ignore[assignment]  # pyright: ignore[reportAssignmentType]
+            return ended
+        handler, future = message
+        try:
+            result, error = handler(), None
+        except BaseException as raised:  # noqa: BLE001 - handed to the awaiting task as is
+            result, error = None, raised
+        loop.call_soon_threadsafe(_settle, future, result, error)
+
+
+async def run_blocking(function: Callable[..., _T], *args: Any) -> _T:
+    """``function(*args)`` off the loop, with the caller's context variables: on the thread blocked in
+    ``block_on`` for the calling task if there is one (it has nothing else to do), else in the shared pool."""
     import asyncio  # here, not at the top: importing steppe must not load asyncio's event loop machinery
 
+    loop = asyncio.get_running_loop()
     context = contextvars.copy_context()
-    return await asyncio.get_running_loop().run_in_executor(_pool(), functools.partial(context.run, function, *args))
+    inbox = _waiting_thread.get()
+    if inbox is None:
+        return await loop.run_in_executor(_pool(), functools.partial(context.run, function, *args))
+    outcome: asyncio.Future[_T] = loop.create_future()
+    inbox.put((functools.partial(context.run, function, *args), outcome))
+    return await outcome
+
+
+def _settle(outcome: asyncio.Future[_T], result: _T | None, error: BaseException | None) -> None:
+    if outcome.done():  # the awaiting task was cancelled meanwhile
+        return
+    if error is not None:
+        outcome.set_exception(error)
+    else:
+        outcome.set_result(result)  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
 
 
 async def run_in_own_thread(function: Callable[..., _T], *args: Any, name: str = "steppe-function") -> _T:
     """``function(*args)`` on a new thread, with the caller's context variables; awaits its result."""
-    import asyncio  # here, not at the top, as in run_in_step_pool
+    import asyncio  # here, not at the top, as in run_blocking
 
     loop = asyncio.get_running_loop()
     outcome: asyncio.Future[_T] = loop.create_future()
     context = contextvars.copy_context()
-
-    def settle(result: _T | None, error: BaseException | None) -> None:
-        if outcome.done():  # the awaiting task was cancelled meanwhile
-            return
-        if error is not None:
-            outcome.set_exception(error)
-        else:
-            outcome.set_result(result)  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
 
     def body() -> None:
         try:
@@ -69,7 +131,7 @@ async def run_in_own_thread(function: Callable[..., _T], *args: Any, name: str =
         except BaseException as raised:  # noqa: BLE001 - handed to the awaiting task as is
             result, error = None, raised
         try:
-            loop.call_soon_threadsafe(settle, result, error)
+            loop.call_soon_threadsafe(_settle, outcome, result, error)
         except RuntimeError:
             pass  # the loop closed while this body ran: nobody is waiting any more
 

@@ -2,6 +2,9 @@
 
 So a run of n sequential steps costs O(n): the function is replayed from its stored results only when an
 engine resumes it after a restart, never once per step.
+
+A step whose handler completes at once never suspends its run, so the driver gives the loop up itself
+(``LOOP_SHARE``): other runs, and a web app served on the same loop, go on while a long run executes.
 """
 
 from __future__ import annotations
@@ -42,7 +45,11 @@ from steppe._engine.progress import (
 )
 from steppe._engine.store import RunRecord, StepAttempts, StepKind, WaitRecord
 
-__all__ = ["EmbeddedDriver"]
+__all__ = ["LOOP_SHARE", "EmbeddedDriver"]
+
+# At most this many seconds of steps in a row before a run yields the event loop to others. Yielding costs one
+# loop turn (a few microseconds), so it is paid once per slice of time rather than once per step.
+LOOP_SHARE = 0.001
 
 
 class EmbeddedDriver:
@@ -69,6 +76,7 @@ class EmbeddedDriver:
         self._step_slot: Callable[[], AbstractAsyncContextManager[None]] = step_slot or nullcontext
         self._stored_before = frozenset(memos)
         self._visited: set[str] = set()
+        self._slice_started = time.monotonic()  # when this run last yielded the loop (see LOOP_SHARE)
 
     def memo(self, step_id: StepId) -> Memo | None:
         memo = self._memos.get(step_id.hashed)
@@ -89,6 +97,7 @@ class EmbeddedDriver:
         except StepError:
             if self._replay_every_step:
                 raise Interrupt from None  # the replay raises it again, from the stored failure
+            await self._share_loop()  # a body may catch it and go on
             raise
         except Exception as error:
             # The one place a failure of the engine's storage is kept out of the user's function (a step
@@ -100,7 +109,14 @@ class EmbeddedDriver:
             # Suspend after every new step so the engine replays the function from storage: each result the
             # function sees from here on has made the round trip through the database.
             raise Interrupt
+        await self._share_loop()
         return value
+
+    async def _share_loop(self) -> None:
+        """Yield the loop once this run has had it for ``LOOP_SHARE`` (its steps may never suspend)."""
+        if time.monotonic() - self._slice_started >= LOOP_SHARE:
+            await asyncio.sleep(0)
+            self._slice_started = time.monotonic()
 
     def _stub(self, step: StepId) -> tuple[bool, object]:
         for key in (step.deduplicated, step.user_id):
