@@ -47,7 +47,7 @@ async def until(condition: Callable[[], bool], what: str) -> None:
     raise AssertionError(f"never: {what}")
 
 
-def unloaded(engine: steppe.Engine, run_id: str) -> bool:
+def unloaded(engine: Any, run_id: str) -> bool:
     return run_id in engine._unloaded and run_id not in engine._tasks
 
 
@@ -57,10 +57,10 @@ def engine_tasks() -> set[str]:
     return {task.get_name() for task in asyncio.all_tasks() if task is not current}
 
 
-async def unloading_engine(make_engine: Any, client: steppe.Client, **kwargs: Any) -> steppe.Engine:
+async def unloading_engine(make_engine: Any, client: steppe.Client, **kwargs: Any) -> Any:
+    """An engine (typed ``Any``, as ``make_engine`` gives it, so tests may look at its state) unloading at once."""
     kwargs.setdefault("clock", steppe.ManualClock())
-    engine: steppe.Engine = await make_engine(client, unload_parked_after=0, **kwargs)
-    return engine
+    return await make_engine(client, unload_parked_after=0, **kwargs)
 
 
 def sleeper(counts: Counter[str], markers: list[weakref.ref[Marker]]) -> steppe.Client:
@@ -360,11 +360,13 @@ async def test_a_parallel_group_unloads_only_once_every_branch_is_parked(make_en
             await release.wait()
             return "slow"
 
-        napped, got, slow_result = await step.parallel((
-            lambda: step.sleep("nap", DAY),
-            lambda: step.wait_for_event("ping", event="ping", timeout=2 * DAY),
-            lambda: step.run("slow", slow),
-        ))
+        napped, got, slow_result = await step.parallel(
+            (
+                lambda: step.sleep("nap", DAY),
+                lambda: step.wait_for_event("ping", event="ping", timeout=2 * DAY),
+                lambda: step.run("slow", slow),
+            )
+        )
         return f"{napped} {got is not None} {slow_result}"
 
     engine = await unloading_engine(make_engine, client, clock=clock)
@@ -393,7 +395,7 @@ async def test_finally_around_a_parked_step_runs_when_unloaded_and_the_code_afte
         try:
             await step.sleep("nap", DAY)
             trace.append("after the sleep")
-        except Exception:  # the unloading is no error: this never runs
+        except Exception:  # noqa: BLE001 - the unloading is no error: this never runs
             trace.append("caught")
         finally:
             trace.append("finally")
@@ -481,9 +483,9 @@ async def test_many_unloaded_runs_wake_in_time_order(make_engine: Any) -> None:
 
 
 @pytest.mark.parametrize("bad", [-1, float("nan"), "5", True])
-def test_unload_parked_after_must_be_seconds(bad: object) -> None:
+def test_unload_parked_after_must_be_seconds(bad: Any) -> None:
     with pytest.raises(ValueError, match="unload_parked_after must be a number of seconds >= 0 or None"):
-        steppe.Engine(steppe.Client("bad"), unload_parked_after=bad)  # type: ignore[arg-type]
+        steppe.Engine(steppe.Client("bad"), unload_parked_after=bad)
 
 
 async def test_unload_parked_after_none_keeps_parked_runs_in_memory(make_engine: Any) -> None:
@@ -496,4 +498,3 @@ async def test_unload_parked_after_none_keeps_parked_runs_in_memory(make_engine:
     await engine.send(steppe.Event(name="confirmed", data={"user": "ann", "via": "email"}))
     assert (await engine.wait(run_id, timeout=10)).output == "confirmed via email"
     assert counts["body"] == 1
-

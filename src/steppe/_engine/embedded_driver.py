@@ -135,7 +135,9 @@ class EmbeddedDriver:
             raise Interrupt
         return value
 
-    async def _park(self, wake_at: datetime | None, resolved: asyncio.Future[Memo] | None = None, step: str = "") -> None:
+    async def _park(
+        self, wake_at: datetime | None, resolved: asyncio.Future[Memo] | None = None, step: str = ""
+    ) -> None:
         """Wait until ``wake_at`` or until ``resolved`` (the engine's answer to step ``step``) is done.
 
         Raises ``Interrupt`` if the run is unloaded meanwhile (and not woken at the same moment).

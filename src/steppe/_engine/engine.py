@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Final, Generic, Literal, Self
@@ -337,12 +338,7 @@ class Engine:
                 trigger = self._store.load_events(run.event_ids[:1])[0]
                 if not compile_expression(expression).matches(event=trigger, incoming=incoming):
                     continue
-            self._resolve(
-                run_id,
-                step,
-                MemoData(incoming),
-                lambda user_id, at, run_id=run_id: WaitFinished(run_id, user_id, at, incoming.get("id")),
-            )
+            self._resolve(run_id, step, MemoData(incoming), partial(WaitFinished, run_id, event_id=incoming.get("id")))
 
     def _resolve(self, run_id: str, step: str, memo: Memo, finished: Callable[[str, datetime], StepProgress]) -> None:
         """Store a waiting step's result and wake its run: in memory through its future, else if it is unloaded.
