@@ -440,8 +440,9 @@ def test_every_step_kind_prints_its_start_and_its_end(tmp_path: Path) -> None:
         r"woke   nap",
         rf"wait   reply for event 'answer' if async\.data\.to == 'q1', timeout at {ISO} \(in 1h\)",
         rf"invoke ask: function 'kinds-answerer' as run {child}",
-        rf"invoke ask ended: child run {child} completed",
+        # In the order they happened: the child sends the event the wait receives, then ends.
         rf"got    reply: event {ID}",
+        rf"invoke ask ended: child run {child} completed",
         rf"wait   never for event 'nothing', timeout at {ISO} \(in 0\.01s\)",
         r"wait   never timed out: no matching event",
         rf"sent   tell: told \({ID}\), told-too \({ID}\)",

@@ -474,9 +474,13 @@ async def test_many_unloaded_runs_wake_in_time_order(make_engine: Any) -> None:
     order = [5, 1, 4, 2, 3]
     run_ids = await engine.send([steppe.Event(name="go", data={"hours": hours}) for hours in order])
     await until(lambda: len(engine._unloaded) == len(order), "every run is unloaded")
+
+    def woken(count: int) -> Callable[[], bool]:
+        return lambda: len(woke) == count
+
     for hour in range(1, 6):
         await clock.advance(timedelta(hours=1))
-        await until(lambda hour=hour: len(woke) == hour, f"the run of {hour}h woke")
+        await until(woken(hour), f"the run of {hour}h woke")
     assert woke == [1, 2, 3, 4, 5]
     for run_id in run_ids:
         assert (await engine.wait(run_id, timeout=10)).status == "completed"
