@@ -1,10 +1,15 @@
 """The embedded engine's driver: a new step is executed right here and the function goes on.
 
 So a run of n sequential steps costs O(n): the function is replayed from its stored results only when an
-engine resumes it after a restart, never once per step.
+engine resumes it after a restart or wakes a run it unloaded, never once per step.
 
 A step whose handler completes at once never suspends its run, so the driver gives the loop up itself
 (``LOOP_SHARE``): other runs, and a web app served on the same loop, go on while a long run executes.
+
+A run is parked while every step it has in flight waits on time or on the engine (a sleep, a wait for an event,
+an invoke, a step's retry backoff). Parked for ``unload_after`` seconds of real time, the driver unloads it: each
+parked step raises ``Interrupt`` through the function, which ends the attempt ``Suspended`` and frees its
+coroutine, tasks and thread; the engine keeps only when to wake it and replays it from storage then.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import asyncio
 import time
 from collections.abc import Callable, Mapping
 from contextlib import AbstractAsyncContextManager, nullcontext
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
@@ -45,7 +51,7 @@ from steppe._engine.progress import (
 )
 from steppe._engine.store import RunRecord, StepAttempts, StepKind, WaitRecord
 
-__all__ = ["LOOP_SHARE", "EmbeddedDriver"]
+__all__ = ["LOOP_SHARE", "EmbeddedDriver", "Unloaded"]
 
 # At most this many seconds of steps in a row before a run yields the event loop to others. Yielding costs one
 # loop turn (a few microseconds), so it is paid once per slice of time rather than once per step.
@@ -64,6 +70,8 @@ class EmbeddedDriver:
         replay_every_step: bool = False,
         step_stubs: Mapping[str, object] | None = None,
         step_slot: Callable[[], AbstractAsyncContextManager[None]] | None = None,
+        unload_after: float | None = None,
+        resumed: bool = False,
     ) -> None:
         self._host = host
         self._run = run
@@ -77,6 +85,15 @@ class EmbeddedDriver:
         self._stored_before = frozenset(memos)
         self._visited: set[str] = set()
         self._slice_started = time.monotonic()  # when this run last yielded the loop (see LOOP_SHARE)
+        # Unloading: seconds parked before the run is unloaded (None: never); whether this pass wakes an unloaded
+        # run (its parked steps were reported as started before, so they are not again).
+        self._unload_after = unload_after
+        self._resumed = resumed
+        self._in_flight = 0  # new steps being handled now
+        self._parked: list[_Park] = []  # the in-flight steps that wait on time or on the engine
+        self._unloading: asyncio.Future[None] | None = None  # done once the run is unloaded
+        self._grace: asyncio.TimerHandle | None = None
+        self._unloaded_at: Unloaded | None = None
 
     def memo(self, step_id: StepId) -> Memo | None:
         memo = self._memos.get(step_id.hashed)
@@ -91,7 +108,23 @@ class EmbeddedDriver:
         """Hashed ids of stored steps this pass never reached: a replay that took another path."""
         return self._stored_before - self._visited
 
+    @property
+    def unloaded(self) -> Unloaded | None:
+        """What the run was parked in when this driver unloaded it; ``None`` while it was not unloaded."""
+        return self._unloaded_at
+
     async def new_step(self, request: StepRequest) -> object:
+        if self._unloaded_at is not None:  # the run is being unloaded: this step runs when it is replayed
+            raise Interrupt
+        self._in_flight += 1
+        self._check_parked()
+        try:
+            return await self._new_step(request)
+        finally:
+            self._in_flight -= 1
+            self._check_parked()
+
+    async def _new_step(self, request: StepRequest) -> object:
         try:
             value = await self._dispatch(request)
         except StepError:
@@ -117,6 +150,60 @@ class EmbeddedDriver:
         if time.monotonic() - self._slice_started >= LOOP_SHARE:
             await asyncio.sleep(0)
             self._slice_started = time.monotonic()
+
+    async def _park(
+        self, wake_at: datetime | None, resolved: asyncio.Future[Memo] | None = None, step: str = ""
+    ) -> None:
+        """Wait until ``wake_at`` or until ``resolved`` (the engine's answer to step ``step``) is done.
+
+        Raises ``Interrupt`` if the run is unloaded meanwhile (and not woken at the same moment).
+        """
+        if self._unloaded_at is not None:
+            raise Interrupt
+        if wake_at is not None and wake_at <= self._host.clock.now():  # e.g. a replay reaching a sleep that is over
+            return
+        if self._unloading is None:
+            self._unloading = asyncio.get_running_loop().create_future()
+        waiters: list[asyncio.Future[Any]] = [self._unloading]
+        timer: asyncio.Future[None] | None = None
+        if wake_at is not None:
+            timer = asyncio.ensure_future(self._host.clock.sleep_until(wake_at))
+            waiters.append(timer)
+        if resolved is not None:
+            waiters.append(resolved)
+        park = _Park(wake_at, step if resolved is not None else None)
+        self._parked.append(park)
+        self._check_parked()
+        try:
+            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            self._parked.remove(park)
+            if timer is not None:
+                timer.cancel()
+            self._check_parked()
+        woken = (timer is not None and timer.done() and not timer.cancelled()) or (
+            resolved is not None and resolved.done()
+        )
+        if not woken:
+            raise Interrupt
+
+    def _check_parked(self) -> None:
+        """Start the grace period once every step in flight is parked; stop it when one is not."""
+        parked = bool(self._parked) and len(self._parked) == self._in_flight and self._unloaded_at is None
+        if parked and self._grace is None and self._unload_after is not None:
+            self._grace = asyncio.get_running_loop().call_later(self._unload_after, self._unload)
+        elif not parked and self._grace is not None:
+            self._grace.cancel()
+            self._grace = None
+
+    def _unload(self) -> None:
+        """Parked past the grace period: interrupt every parked step, so the attempt ends ``Suspended``."""
+        self._grace = None
+        wakes = [park.wake_at for park in self._parked if park.wake_at is not None]
+        waits = tuple(park.step for park in self._parked if park.step is not None)
+        self._unloaded_at = Unloaded(min(wakes, default=None), waits)
+        assert self._unloading is not None  # made by the first park
+        self._unloading.set_result(None)
 
     def _stub(self, step: StepId) -> tuple[bool, object]:
         for key in (step.deduplicated, step.user_id):
@@ -180,7 +267,7 @@ class EmbeddedDriver:
         attempt = state.attempts
         mode = request.parallel
         if state.retry_at is not None:
-            await host.clock.sleep_until(state.retry_at)
+            await self._park(state.retry_at)
         while True:
             async with self._step_slot():  # reported as started once it holds its concurrency slot
                 started = time.monotonic()
@@ -221,7 +308,7 @@ class EmbeddedDriver:
                 )
                 host.store.record_attempt_end(self._run.id, step.hashed, attempt - 1, now, error=failure)
             self._report_end(request, attempt - 1, started, failure, retry_at)
-            await host.clock.sleep_until(retry_at)
+            await self._park(retry_at)
 
     def _record_attempt_start(self, request: RunRequest, attempt: int) -> datetime:
         """Run history: the attempt began (its end is stored with the step's result or retry)."""
@@ -258,15 +345,15 @@ class EmbeddedDriver:
 
     async def _sleep(self, request: SleepRequest) -> None:
         host, step = self._host, request.id
-        wait = host.store.load_wait(self._run.id, step.hashed)
+        wait = stored = host.store.load_wait(self._run.id, step.hashed)
         if wait is None:
             wake_at = request.until if request.until is not None else host.clock.now() + (request.duration or _ZERO)
             wait = WaitRecord(kind="sleep", wake_at=wake_at, event_name=None, expression=None, child_run_id=None)
             host.store.insert_wait(self._run.id, step.hashed, step.deduplicated, wait, now=host.clock.now())
         assert wait.wake_at is not None
-        if host.reporting:
+        if self._reports_start(stored):
             host.report(SleepStarted(self._run.id, step.deduplicated, host.clock.now(), wait.wake_at))
-        await host.clock.sleep_until(wait.wake_at)
+        await self._park(wait.wake_at)
         host.store.resolve_wait(self._run.id, step.hashed, MemoData(None), host.clock.now())
         self._memos[step.hashed] = MemoData(None)
         if host.reporting:
@@ -274,7 +361,7 @@ class EmbeddedDriver:
 
     async def _wait_for_event(self, request: WaitForEventRequest) -> object:
         host, step = self._host, request.id
-        wait = host.store.load_wait(self._run.id, step.hashed)
+        wait = stored = host.store.load_wait(self._run.id, step.hashed)
         if wait is None:
             wait = WaitRecord(
                 kind="event",
@@ -284,26 +371,26 @@ class EmbeddedDriver:
                 child_run_id=None,
             )
             host.store.insert_wait(self._run.id, step.hashed, step.deduplicated, wait, now=host.clock.now())
-        if host.reporting:
+        if self._reports_start(stored):
             host.report(
                 WaitStarted(
                     self._run.id, step.deduplicated, host.clock.now(), request.event, request.if_exp, wait.wake_at
                 )
             )
-        memo = await self._resolution(step, wait, on_timeout=MemoData(None))
+        memo, delivered = await self._resolution(step, wait, on_timeout=MemoData(None))
         received = resolve_memo(step, memo, request.codec)
-        if host.reporting:
+        if host.reporting and delivered:
             host.report(WaitFinished(self._run.id, step.deduplicated, host.clock.now(), _event_id(received)))
         return received
 
     async def _invoke(self, request: InvokeRequest) -> object:
         host, step = self._host, request.id
-        wait = host.store.load_wait(self._run.id, step.hashed)
+        wait = stored = host.store.load_wait(self._run.id, step.hashed)
         if wait is None:
             wake_at = None if request.timeout is None else host.clock.now() + request.timeout
             wait = host.start_child_run(self._run.id, step, request.function, request.data, wake_at)
         timeout = MemoError(ErrorInfo("InvokeTimeoutError", f"function {request.function.id!r} did not finish in time"))
-        if host.reporting:
+        if self._reports_start(stored):
             host.report(
                 InvokeStarted(
                     self._run.id,
@@ -314,10 +401,14 @@ class EmbeddedDriver:
                     wait.wake_at,
                 )
             )
-        memo = await self._resolution(step, wait, on_timeout=timeout)
-        if host.reporting:
+        memo, delivered = await self._resolution(step, wait, on_timeout=timeout)
+        if host.reporting and delivered:
             self._report_invoke_end(step, wait, memo, timed_out=memo is timeout)
         return resolve_memo(step, memo, request.function.output_codec)
+
+    def _reports_start(self, stored: WaitRecord | None) -> bool:
+        """Whether to report a sleep, wait or invoke as started: not when this pass wakes the run parked in it."""
+        return self._host.reporting and (stored is None or not self._resumed)
 
     def _report_invoke_end(self, step: StepId, wait: WaitRecord, memo: Memo, *, timed_out: bool) -> None:
         host = self._host
@@ -330,35 +421,37 @@ class EmbeddedDriver:
             status = "cancelled" if child is not None and child.status == "cancelled" else "failed"
         host.report(InvokeFinished(self._run.id, step.deduplicated, host.clock.now(), wait.child_run_id, status, error))
 
-    async def _resolution(self, step: StepId, wait: WaitRecord, *, on_timeout: Memo) -> Memo:
-        """Wait until the engine resolves this wait (an event matched, a child run ended) or it times out."""
+    async def _resolution(self, step: StepId, wait: WaitRecord, *, on_timeout: Memo) -> tuple[Memo, bool]:
+        """Wait until the engine resolves this wait (an event matched, a child run ended) or it times out.
+
+        Returns the step's result and whether this driver received it (its future, its timeout): one the engine
+        stored while nobody waited on it in memory (e.g. before a restart's replay) the engine reported itself.
+        """
         host = self._host
         resolved = host.expect_resolution(self._run.id, step.hashed)
         stored = host.store.load_memo(self._run.id, step.hashed)
-        if stored is not None:  # resolved while this run was not running (e.g. before a restart's replay)
+        if stored is not None:
             host.forget_resolution(self._run.id, step.hashed)
-            return stored
-        if wait.wake_at is None:
-            memo = await resolved
+            self._memos[step.hashed] = stored
+            return stored, False
+        try:
+            await self._park(wait.wake_at, resolved, step.hashed)
+        except BaseException:  # unloaded or cancelled: the engine stops expecting this run's answer
+            host.forget_resolution(self._run.id, step.hashed)
+            raise
+        delivered = True
+        if resolved.done():
+            memo = resolved.result()
         else:
-            timer: asyncio.Future[None] = asyncio.ensure_future(host.clock.sleep_until(wait.wake_at))
-            try:
-                either: list[asyncio.Future[Any]] = [resolved, timer]
-                await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                timer.cancel()
-            if resolved.done():
-                memo = resolved.result()
+            host.forget_resolution(self._run.id, step.hashed)
+            if not host.store.resolve_wait(self._run.id, step.hashed, on_timeout, host.clock.now()):
+                resolved_meanwhile = host.store.load_memo(self._run.id, step.hashed)  # at the same moment
+                assert resolved_meanwhile is not None
+                memo, delivered = resolved_meanwhile, False
             else:
-                host.forget_resolution(self._run.id, step.hashed)
-                if not host.store.resolve_wait(self._run.id, step.hashed, on_timeout, host.clock.now()):
-                    resolved_meanwhile = host.store.load_memo(self._run.id, step.hashed)  # at the same moment
-                    assert resolved_meanwhile is not None
-                    memo = resolved_meanwhile
-                else:
-                    memo = on_timeout
+                memo = on_timeout
         self._memos[step.hashed] = memo
-        return memo
+        return memo, delivered
 
     def _send_event(self, request: SendEventRequest) -> list[str]:
         host = self._host
@@ -373,6 +466,23 @@ class EmbeddedDriver:
 def _event_id(received: object) -> str | None:
     """The id of the event a ``wait_for_event`` step received; ``None`` when it timed out."""
     return received.id if isinstance(received, Event) else None
+
+
+@dataclass(eq=False, slots=True)
+class _Park:
+    """One in-flight step waiting: until ``wake_at`` (if any) or the engine's answer to wait ``step`` (if any)."""
+
+    wake_at: datetime | None
+    step: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Unloaded:
+    """What an unloaded run was parked in: the earliest time one of its parked steps wakes by itself (``None``
+    if none does), and the hashed ids of the waits the engine resolves (events, child runs)."""
+
+    wake_at: datetime | None
+    waits: tuple[str, ...]
 
 
 _ZERO = timedelta(0)

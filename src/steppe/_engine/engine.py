@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import heapq
 import logging
+import math
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Final, Generic, Literal, Self
@@ -26,11 +29,20 @@ from steppe._core.outcomes import ErrorInfo, Memo, MemoData, MemoError
 from steppe._core.serde import JsonValue
 from steppe._engine.clock import Clock, SystemClock
 from steppe._engine.database import Durability, check_durability
-from steppe._engine.embedded_driver import EmbeddedDriver
+from steppe._engine.embedded_driver import EmbeddedDriver, Unloaded
 from steppe._engine.faults import FAULT_BACKOFF, INTERNAL_FAULT_ATTEMPTS, EngineFault, engine_errors, is_storage_fault
 from steppe._engine.flow_control import FlowControl, RunCancelled
 from steppe._engine.matching import incoming_keys
-from steppe._engine.progress import Progress, ProgressListener, RunFinished, RunRetrying, RunStarted, StepProgress
+from steppe._engine.progress import (
+    InvokeFinished,
+    Progress,
+    ProgressListener,
+    RunFinished,
+    RunRetrying,
+    RunStarted,
+    StepProgress,
+    WaitFinished,
+)
 from steppe._engine.queues import HOLD_KINDS, HeldGroup, Release, RunQueues
 from steppe._engine.retry import RetryPolicy
 from steppe._engine.store import RunRecord, RunStatus, Store, WaitRecord
@@ -45,6 +57,12 @@ INVOKE_EVENT = "inngest/function.invoked"
 CRON_EVENT = "inngest/scheduled.timer"
 
 logger = logging.getLogger("steppe.engine")
+
+DEFAULT_UNLOAD_PARKED_AFTER: Final = 5.0
+"""Seconds of real time a parked run stays in memory before the engine unloads it (``Engine(unload_parked_after=)``).
+
+Long enough that a run parked briefly (a short sleep, an event that follows at once, a quick step retry) goes on
+in memory without a replay; short enough that long waits hold nothing."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +108,14 @@ class Engine:
     holds) and resumes every run that was not finished. Leaving it stops the runs in progress; they resume on
     the next start, with every completed step kept.
 
+    A run parked in a sleep, a ``wait_for_event``, an ``invoke`` or a step's retry backoff for longer than
+    ``unload_parked_after`` seconds of real time (default 5; ``0`` unloads at once, ``None`` never) is unloaded:
+    its coroutine, tasks and (for a ``StepSync`` body) thread are freed, and the engine keeps only when to wake it.
+    It wakes when its time comes, its event matches or its child run ends, and is replayed from its stored steps,
+    which do not run again. Unloading raises ``Interrupt`` (a BaseException) at the parked step, so ``finally``
+    blocks and context managers around it exit then; the code after the step runs on wake only, as on a served
+    function, where every call ends this way.
+
     Flow control: the options in ``steppe._engine.flow_control.ENFORCED`` are enforced; entering logs a warning for
     each other option a function sets.
 
@@ -110,6 +136,7 @@ class Engine:
         replay: Literal["on_restart", "every_step"] = "on_restart",
         step_stubs: Mapping[str, object] | None = None,
         durability: Durability = "normal",
+        unload_parked_after: float | None = DEFAULT_UNLOAD_PARKED_AFTER,
     ) -> None:
         chosen = client.functions if functions is None else list(functions)
         self._functions: dict[str, Function[Any, Any]] = {}
@@ -126,6 +153,7 @@ class Engine:
         self._replay = replay
         self._step_stubs = dict(step_stubs or {})
         self._durability: Durability = check_durability(durability, owner="Engine")
+        self._unload_parked_after = _check_unload_parked_after(unload_parked_after)
         self._open_store: Store | None = None
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._finished: dict[str, asyncio.Future[None]] = {}
@@ -136,6 +164,12 @@ class Engine:
         self._open_queues: RunQueues | None = None
         self._host = Engine._RunHost(self)
         self._releases: dict[HeldGroup, asyncio.Task[None]] = {}
+        # Unloaded runs: when each wakes by itself (None: only when a wait of it resolves), and the same times as
+        # a heap (an entry is stale once its run's time differs), slept on by one task.
+        self._unloaded: dict[str, datetime | None] = {}
+        self._wakes: list[tuple[datetime, str]] = []
+        self._wake_task: asyncio.Task[None] | None = None
+        self._wake_armed: datetime | None = None  # what ``_wake_task`` sleeps until
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -173,6 +207,8 @@ class Engine:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         tasks = [*self._tasks.values(), *self._cron_tasks, *self._deadlines.values(), *self._releases.values()]
+        if self._wake_task is not None:
+            tasks.append(self._wake_task)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -180,6 +216,9 @@ class Engine:
         self._cron_tasks.clear()
         self._deadlines.clear()
         self._releases.clear()
+        self._unloaded.clear()
+        self._wakes.clear()
+        self._wake_task = self._wake_armed = None
         if self._open_store is not None:
             self._open_store.close()
             self._open_store = None
@@ -312,14 +351,24 @@ class Engine:
                 trigger = self._store.load_events(run.event_ids[:1])[0]
                 if not compile_expression(expression).matches(event=trigger, incoming=incoming):
                     continue
-            self._resolve(run_id, step, MemoData(incoming))
+            self._resolve(run_id, step, MemoData(incoming), partial(WaitFinished, run_id, event_id=incoming.get("id")))
 
-    def _resolve(self, run_id: str, step: str, memo: Memo) -> None:
-        """Store a waiting step's result and wake its run if that run is in memory."""
-        if self._store.resolve_wait(run_id, step, memo, self._clock.now()):
+    def _resolve(self, run_id: str, step: str, memo: Memo, finished: Callable[[str, datetime], StepProgress]) -> None:
+        """Store a waiting step's result and wake its run: in memory through its future, else if it is unloaded.
+
+        The step's end is reported (``finished(step_id, now)``) by the driver that receives it, or here when no
+        driver waits on it in memory (its run is unloaded, or replaying towards it).
+        """
+        now = self._clock.now()
+        if self._store.resolve_wait(run_id, step, memo, now):
             waiter = self._resolutions.pop((run_id, step), None)
             if waiter is not None and not waiter.done():
                 waiter.set_result(memo)
+                return
+            if self._listeners:
+                for user_id in self._store.step_user_ids(run_id, [step]):
+                    self._report(finished(user_id, now))
+            self._wake(run_id)
 
     # -- what the driver asks of the engine (through ``_RunHost``) ----------------------------------
 
@@ -406,20 +455,20 @@ class Engine:
 
     # -- running ---------------------------------------------------------------------------------
 
-    def _schedule(self, run_id: str) -> None:
+    def _schedule(self, run_id: str, *, woken: bool = False) -> None:
         if run_id not in self._tasks:
-            self._tasks[run_id] = asyncio.create_task(self._drive(run_id), name=f"steppe-run-{run_id}")
+            self._tasks[run_id] = asyncio.create_task(self._drive(run_id, woken), name=f"steppe-run-{run_id}")
 
-    async def _drive(self, run_id: str) -> None:
+    async def _drive(self, run_id: str, woken: bool = False) -> None:
         try:
-            await self._drive_through_faults(run_id)
+            await self._drive_through_faults(run_id, woken)
         finally:
             self._tasks.pop(run_id, None)
             deadline = self._deadlines.pop(run_id, None)
             if deadline is not None:
                 deadline.cancel()
 
-    async def _drive_through_faults(self, run_id: str) -> None:
+    async def _drive_through_faults(self, run_id: str, woken: bool) -> None:
         """Drive the run to its end, through faults of the engine (see ``steppe._engine.faults``).
 
         A storage fault pauses the run, retried with backoff until the database works again; the run then
@@ -429,7 +478,7 @@ class Engine:
         storage_faults = internal_faults = 0
         while True:
             try:
-                await self._drive_attempts(run_id)
+                await self._drive_attempts(run_id, woken)
             except EngineFault as fault:
                 cause: BaseException = fault.cause
             except Exception as error:  # noqa: BLE001 - the engine's own failure; the user's are outcomes
@@ -504,6 +553,7 @@ class Engine:
         task = self._tasks.get(cancel.run_id)
         if task is not None:
             task.cancel()
+        self._forget_unloaded(cancel.run_id)
         run = self._store.load_run(cancel.run_id)
         if run is not None:
             self._announce_end(run, "cancelled", cancel.error, MemoError(cancel.error))
@@ -517,7 +567,13 @@ class Engine:
     ) -> None:
         """Once a run's end is stored: resolve a parent's invoke step, report it, and release its waiters."""
         if run.parent_run_id is not None and run.parent_step is not None:
-            self._resolve(run.parent_run_id, run.parent_step, parent_memo)
+            parent_run_id = run.parent_run_id
+            self._resolve(
+                parent_run_id,
+                run.parent_step,
+                parent_memo,
+                lambda user_id, at: InvokeFinished(parent_run_id, user_id, at, run.id, status, error),
+            )
         self._report(RunFinished(run.id, run.function_id, status, error))
         done = self._finished.pop(run.id, None)
         if done is not None and not done.done():
@@ -529,7 +585,8 @@ class Engine:
         cancel = RunCancelled(run.id, ErrorInfo("FunctionTimeoutError", message))
         await self._through_storage_faults(f"the deadline of run {run.id}", self._cancel_run, cancel)
 
-    async def _drive_attempts(self, run_id: str) -> None:
+    async def _drive_attempts(self, run_id: str, woken: bool) -> None:
+        """Run attempts of the run until it ends or is unloaded (``woken``: it was unloaded, and wakes now)."""
         run = self._store.load_run(run_id)
         if run is None or run.status != "running":
             return
@@ -541,7 +598,7 @@ class Engine:
             self._deadlines[run.id] = asyncio.create_task(self._expire(run, deadline), name=f"steppe-deadline-{run.id}")
         raw_events = self._store.load_events(run.event_ids)
         gates, claims = self._flow.gates, self._flow.claims(function.id, raw_events[0])
-        if self._listeners:
+        if self._listeners and not woken:
             self._report(RunStarted(run.id, function.id, run.attempt, run.parent_run_id))
         while True:
             if run.retry_at is not None:
@@ -556,8 +613,16 @@ class Engine:
                 replay_every_step=self._replay == "every_step",
                 step_stubs=self._step_stubs,
                 step_slot=(lambda: gates.hold(claims)) if claims else None,
+                unload_after=self._unload_parked_after,
+                resumed=woken,
             )
             outcome = await run_attempt(function, raw_events, run_id=run.id, attempt=run.attempt, driver=driver)
+            unloaded = driver.unloaded
+            if unloaded is not None and isinstance(outcome, Suspended):
+                if self._keep_unloaded(run.id, unloaded, deadline):
+                    return
+                woken = True  # woken while it was being unloaded: replay it now
+                continue
             if isinstance(outcome, Failed) and outcome.retriable and run.attempt + 1 < function.max_attempts:
                 now = self._clock.now()
                 retry_at = now + self._retry_policy.delay(run.attempt + 1, now=now, retry_after=outcome.retry_after)
@@ -583,6 +648,55 @@ class Engine:
                 )
             self._finish(run, outcome)
             return
+
+    # -- unloaded runs -----------------------------------------------------------------------------
+    # An unloaded run has no task: only its entry in ``_unloaded`` (and in ``_wakes`` if it wakes by itself).
+    # Every run of this engine's functions that is "running" has a task or that entry.
+
+    def _keep_unloaded(self, run_id: str, unloaded: Unloaded, deadline: datetime | None) -> bool:
+        """Note the run as unloaded, to wake at its first wake time or at its ``timeouts.finish`` deadline; False
+        if it must be replayed at once (a wake time has come, or a wait resolved while it was being unloaded)."""
+        wake_at = min((moment for moment in (unloaded.wake_at, deadline) if moment is not None), default=None)
+        if wake_at is not None and wake_at <= self._clock.now():
+            return False
+        if any(self._store.load_memo(run_id, step) is not None for step in unloaded.waits):
+            return False
+        self._unloaded[run_id] = wake_at
+        if wake_at is not None:
+            heapq.heappush(self._wakes, (wake_at, run_id))
+            if self._wake_armed is None or wake_at < self._wake_armed:
+                if self._wake_task is not None:
+                    self._wake_task.cancel()
+                self._wake_armed = wake_at
+                self._wake_task = asyncio.create_task(self._wake_when_due(), name="steppe-wakes")
+        return True
+
+    async def _wake_when_due(self) -> None:
+        """Wake each unloaded run at its time, in time order, until none is left to wake by time."""
+        while self._wakes:
+            wake_at, run_id = self._wakes[0]
+            if self._unloaded.get(run_id, None) != wake_at:  # woken or cancelled since: a stale entry
+                heapq.heappop(self._wakes)
+                continue
+            if wake_at > self._clock.now():
+                self._wake_armed = wake_at
+                await self._clock.sleep_until(wake_at)
+                continue
+            heapq.heappop(self._wakes)
+            self._wake(run_id)
+        self._wake_task = self._wake_armed = None
+
+    def _wake(self, run_id: str) -> None:
+        """Replay the run if it is unloaded (its time came, a wait of it resolved)."""
+        if run_id in self._unloaded:
+            self._forget_unloaded(run_id)
+            self._schedule(run_id, woken=True)
+
+    def _forget_unloaded(self, run_id: str) -> None:
+        self._unloaded.pop(run_id, None)
+        if len(self._wakes) > 64 and len(self._wakes) > 2 * len(self._unloaded):  # mostly stale: rebuild it
+            self._wakes = [(moment, run) for moment, run in self._wakes if self._unloaded.get(run) == moment]
+            heapq.heapify(self._wakes)
 
     def _finish(self, run: RunRecord, outcome: Completed | Failed) -> None:
         current = self._store.load_run(run.id)
@@ -742,6 +856,14 @@ def triggered_functions(
             matched.append(function)
             break
     return matched
+
+
+def _check_unload_parked_after(seconds: object) -> float | None:
+    if seconds is None:
+        return None
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float) or math.isnan(seconds) or seconds < 0:
+        raise ValueError(f"Engine: unload_parked_after must be a number of seconds >= 0 or None, got {seconds!r}")
+    return None if math.isinf(seconds) else float(seconds)
 
 
 _NOT_RUNNING: Final = "the engine is not running: use it as `async with Engine(...) as engine:`"
