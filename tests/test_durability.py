@@ -60,6 +60,44 @@ async def test_reopening_with_another_durability_takes_the_new_one(tmp_path: Pat
         assert connection_settings(engine)[0] == SYNCHRONOUS["normal"]
 
 
+def settings_of_writes(statements: list[str]) -> dict[str, set[str]]:
+    """For each kind of write in a statement trace: the synchronous settings it ran under."""
+    current, seen = "FULL", dict[str, set[str]]()
+    for statement in statements:
+        words = statement.split()
+        if words[:3] == ["PRAGMA", "synchronous", "="]:
+            current = words[3]
+        elif words[:1] == ["COMMIT"] or words[:3] == ["INSERT", "INTO", "step_attempts"]:
+            seen.setdefault(" ".join(words[:3]), set()).add(current)
+    return seen
+
+
+async def test_under_full_a_step_waits_for_the_disk_once_for_its_result_not_for_its_history(tmp_path: Path) -> None:
+    # The attempt's start record commits unsynced; the result's commit syncs the whole log, the record with it.
+    async with steppe.Engine(client, database=tmp_path / "app.db", durability="full") as engine:
+        statements: list[str] = []
+        engine._store._db.set_trace_callback(statements.append)  # pyright: ignore[reportPrivateUsage]
+        [run_id] = await engine.send(steppe.Event(name="durability/go"))
+        assert (await engine.wait(run_id, timeout=30)).output == 2
+        engine._store._db.set_trace_callback(None)  # pyright: ignore[reportPrivateUsage]
+        assert connection_settings(engine)[0] == SYNCHRONOUS["full"]
+        history = steppe.Runs(tmp_path / "app.db").get(run_id).steps
+    assert settings_of_writes(statements) == {"INSERT INTO step_attempts": {"NORMAL"}, "COMMIT": {"FULL"}}
+    [add] = history
+    assert add.id == "add" and len(add.attempts) == 1 and add.attempts[0].ended_at is not None
+
+
+async def test_under_normal_no_write_changes_the_setting(tmp_path: Path) -> None:
+    async with steppe.Engine(client, database=tmp_path / "app.db") as engine:
+        statements: list[str] = []
+        engine._store._db.set_trace_callback(statements.append)  # pyright: ignore[reportPrivateUsage]
+        [run_id] = await engine.send(steppe.Event(name="durability/go"))
+        assert (await engine.wait(run_id, timeout=30)).output == 2
+        engine._store._db.set_trace_callback(None)  # pyright: ignore[reportPrivateUsage]
+    assert not [statement for statement in statements if "synchronous" in statement]
+    assert "INSERT INTO step_attempts" in settings_of_writes(statements)
+
+
 @pytest.mark.parametrize("bad", ["FULL", "off", "", None, 2])
 def test_a_bad_durability_is_refused_naming_the_option(bad: Any) -> None:
     with pytest.raises(ValueError, match=r"^Engine: durability must be 'normal' or 'full', got ") as raised:

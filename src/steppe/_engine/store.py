@@ -234,10 +234,13 @@ def _memo_from(status: str, data: str | None, error: str | None) -> Memo:
 class Store:
     """SQLite access for the engine; used from one thread only (the engine's event loop, or a reader's)."""
 
-    def __init__(self, connection: sqlite3.Connection, path: str, *, lock: WriterLock | None = None) -> None:
+    def __init__(
+        self, connection: sqlite3.Connection, path: str, *, lock: WriterLock | None = None, synced: bool = False
+    ) -> None:
         self._db = connection
         self.path = path
         self._lock = lock
+        self._synced = synced  # every commit is synced to disk (durability "full"); see _execute_unsynced
         self._guard = StorageErrors(path)
         self._file = None if path == ":memory:" else Path(path)
         if self._file is not None:
@@ -278,7 +281,7 @@ class Store:
         except BaseException:
             lock.release()
             raise
-        return cls(connection, location, lock=lock)
+        return cls(connection, location, lock=lock, synced=durability == "full")
 
     @classmethod
     def open_reader(cls, path: str | Path) -> Store:
@@ -380,6 +383,22 @@ class Store:
     def _execute(self, sql: str, parameters: Sequence[Any] = ()) -> None:
         with self._guard:
             self._db.execute(sql, parameters)
+
+    def _execute_unsynced(self, sql: str, parameters: Sequence[Any] = ()) -> None:
+        """A statement committed on its own without waiting for the disk, for a record whose loss in a power cut
+        costs nothing: the next synced commit (in WAL mode, a sync of the whole log) makes it durable with it.
+
+        So a step pays one sync (its result), not two, under durability "full".
+        """
+        if not self._synced or self._db.in_transaction:  # inside a transaction its commit decides
+            self._execute(sql, parameters)
+            return
+        with self._guard:
+            self._db.execute("PRAGMA synchronous = NORMAL")
+            try:
+                self._db.execute(sql, parameters)
+            finally:
+                self._db.execute("PRAGMA synchronous = FULL")
 
     def _one(self, sql: str, parameters: Sequence[Any] = ()) -> Any:
         with self._guard:
@@ -861,8 +880,9 @@ class Store:
 
     def record_attempt_start(self, run_id: str, step: str, user_id: str, attempt: int, now: datetime) -> None:
         """Attempt ``attempt`` (0 first) of a step began. An attempt cut short by a stopped engine and run again
-        keeps its first record, unended, next to the new one."""
-        self._execute(
+        keeps its first record, unended, next to the new one (after a power cut under durability "full" that record
+        may be lost with the attempt: it is history, not state, so it is not synced on its own)."""
+        self._execute_unsynced(
             "INSERT INTO step_attempts (run_id, step, user_id, attempt, started_at) VALUES (?, ?, ?, ?, ?)",
             (run_id, step, user_id, attempt, now.timestamp()),
         )
