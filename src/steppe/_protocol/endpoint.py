@@ -85,6 +85,11 @@ class _Fetched:
 _NOT_TRIMMED: Final = _Fetched(None, None)
 
 
+def _is_call(request: HttpRequest) -> bool:
+    """A request to run a function: a POST that is not a trust probe (``?probe=trust``)."""
+    return request.method == "POST" and request.query.get("probe") != "trust"
+
+
 class _NotJsonError(ValueError):
     """A body that is not JSON as RFC 8259 defines it (``NaN`` and ``Infinity`` included: they are not JSON)."""
 
@@ -154,7 +159,7 @@ class ServeHandler:
         """
         exchange = _Exchange(request)
         try:
-            if request.method == "POST" and request.query.get("probe") != "trust":
+            if _is_call(request):
                 response = self._call_blocking(exchange)
             else:
                 response = event_loops.run(self._route(exchange))
@@ -172,10 +177,10 @@ class ServeHandler:
     async def _route(self, exchange: _Exchange) -> HttpResponse:
         request = exchange.request
         match request.method:
-            case "POST" if request.query.get("probe") == "trust":
-                return self._authenticate(exchange) or HttpResponse(200)
-            case "POST":
+            case "POST" if _is_call(request):
                 return await self._call(exchange)
+            case "POST":  # a trust probe
+                return self._authenticate(exchange) or HttpResponse(200)
             case "PUT":
                 return await self._sync(exchange)
             case "GET":
