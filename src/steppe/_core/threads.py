@@ -7,8 +7,8 @@ So each body gets a dedicated thread. While it waits for a step (``block_on``), 
 already off the event loop, so the step's sync handler runs there: a step costs one round trip to the loop
 and back to hand the handler over and one to report its result, through a queue and ``call_soon_threadsafe``,
 rather than two more thread hops through a pool. Sync handlers of ``async def`` bodies run in a bounded pool;
-it is one pool for the process rather than each event loop's default executor, because a WSGI request runs
-its own short-lived loop and would otherwise start (and join) fresh threads every time.
+it is one pool for the process rather than each event loop's default executor, so that the several loops of
+one process (an engine's, the served path's kept loops) share one set of threads.
 """
 
 from __future__ import annotations
