@@ -6,6 +6,8 @@ from collections.abc import Callable, Coroutine, Generator
 from types import TracebackType
 from typing import Any, TypeAlias, TypeVar
 
+from steppe._core.outcomes import Interrupt
+
 __all__ = ["StepCall", "StepCoroutine"]
 
 _T = TypeVar("_T")
@@ -90,11 +92,15 @@ class StepCoroutine(Coroutine[Any, None, _T_co]):
             try:
                 found = self._stored()
                 self._value = found[0] if found is not None else await self._resolve()
-            except BaseException as error:
-                self._error = error
+            except Interrupt:
+                # The attempt ends here and the step has no outcome. Not kept: the exception's traceback holds this
+                # frame, so keeping it would make every suspended run a reference cycle for the GC to free.
+                self._state = _PENDING
                 raise
-            finally:
-                self._state = _DONE
+            except BaseException as error:
+                self._state, self._error = _DONE, error
+                raise
+            self._state = _DONE
         if self._error is not None:
             raise self._error
         result: _T_co = self._value

@@ -196,10 +196,12 @@ class StepRuntime:
         and the returned coroutine never waits: a coroutine the handler gives runs on a loop of its own.
         """
 
+        loop = self.loop  # not ``self``: the request holding this closure must not reach back to the driver holding it
+
         async def execute() -> object:
             token = _running_step.set(step_id)
             try:
-                if self.loop is None:
+                if loop is None:
                     return _run_here(handler, args)
                 if inspect.iscoroutinefunction(handler):
                     return await handler(*args)

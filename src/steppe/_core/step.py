@@ -89,7 +89,10 @@ class Step(StepMethods):
             runtime.warn_duplicate_ids(group)
             failure = _first_failure(outcomes)
             if failure is not None:
-                raise failure
+                try:
+                    raise failure
+                finally:
+                    del failure, outcomes, tasks  # they hold the error, whose traceback holds this frame: no cycle
             return tuple(outcomes)
 
         return runtime.group_call(len(checked), gather)
@@ -132,7 +135,10 @@ class StepSync(StepSyncMethods):
         self._runtime.warn_duplicate_ids(group)
         failure = _first_failure(outcomes)
         if failure is not None:
-            raise failure
+            try:
+                raise failure
+            finally:
+                del failure, outcomes, futures  # as in Step.parallel: no cycle through this frame
         return tuple(outcomes)
 
 

@@ -81,16 +81,20 @@ def block_on(loop: asyncio.AbstractEventLoop, make: Callable[[], Coroutine[Any, 
     while True:
         message = inbox.get()
         if isinstance(message, _Ended):
-            if message.error is not None:
+            if message.error is None:
+                ended: _T = message.result  # type: ignore[assignment]  # pyright: ignore[reportAssignmentType]
+                return ended
+            try:
                 raise message.error
-            ended: _T = message.result  # type: ignore[assignment]  # pyright: ignore[reportAssignmentType]
-            return ended
+            finally:
+                del message  # its error's traceback holds this frame: no cycle left for the garbage collector
         handler, future = message
         try:
             result, error = handler(), None
         except BaseException as raised:  # noqa: BLE001 - handed to the awaiting task as is
             result, error = None, raised
         loop.call_soon_threadsafe(_settle, future, result, error)
+        del result, error  # as above: a handler's error must not keep this frame in a cycle
 
 
 async def run_blocking(function: Callable[..., _T], *args: Any) -> _T:
@@ -105,7 +109,10 @@ async def run_blocking(function: Callable[..., _T], *args: Any) -> _T:
         return await loop.run_in_executor(_pool(), functools.partial(context.run, function, *args))
     outcome: asyncio.Future[_T] = loop.create_future()
     inbox.put((functools.partial(context.run, function, *args), outcome))
-    return await outcome
+    try:
+        return await outcome
+    finally:
+        del outcome  # it holds the error raised here, whose traceback holds this frame: no cycle for the collector
 
 
 def _settle(outcome: asyncio.Future[_T], result: _T | None, error: BaseException | None) -> None:
@@ -125,7 +132,7 @@ async def run_in_own_thread(function: Callable[..., _T], *args: Any, name: str =
     outcome: asyncio.Future[_T] = loop.create_future()
     context = contextvars.copy_context()
 
-    def body() -> None:
+    def body(outcome: asyncio.Future[_T]) -> None:
         try:
             result, error = context.run(function, *args), None
         except BaseException as raised:  # noqa: BLE001 - handed to the awaiting task as is
@@ -134,6 +141,12 @@ async def run_in_own_thread(function: Callable[..., _T], *args: Any, name: str =
             loop.call_soon_threadsafe(_settle, outcome, result, error)
         except RuntimeError:
             pass  # the loop closed while this body ran: nobody is waiting any more
+        finally:
+            del outcome, result, error  # the error's traceback holds this frame: no cycle left for the collector
 
-    threading.Thread(target=body, name=name, daemon=True).start()
-    return await outcome
+    # The future is an argument, not a closure's cell, so the ``del`` below leaves no path to it.
+    threading.Thread(target=body, args=(outcome,), name=name, daemon=True).start()
+    try:
+        return await outcome
+    finally:
+        del outcome  # as in run_blocking
