@@ -4,13 +4,14 @@ left un-awaited), and at run time ``send``/``throw``/``close`` drive it, so asyn
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine, Generator
+from collections.abc import Callable, Coroutine, Generator
 from typing import Any, cast
 
 import pytest
 
 import steppe
 from steppe._core.calls import StepCoroutine
+from steppe._core.runtime import run_to_end
 
 
 class _Once:
@@ -20,8 +21,25 @@ class _Once:
         yield None
 
 
-def _pending(resolve: Any) -> StepCoroutine[Any]:
-    return StepCoroutine(lambda: None, resolve, "step 'x'")
+class _Pending(StepCoroutine[Any]):
+    """A step call with nothing stored, resolved by ``resolve``."""
+
+    def __init__(self, resolve: Callable[[], Coroutine[Any, Any, Any]]) -> None:
+        super().__init__()
+        self._resolve_with = resolve
+
+    def _stored(self) -> None:
+        return None
+
+    def _resolve(self) -> Coroutine[Any, Any, Any]:
+        return self._resolve_with()
+
+    def describe(self) -> str:
+        return "step 'x'"
+
+
+def _pending(resolve: Callable[[], Coroutine[Any, Any, Any]]) -> StepCoroutine[Any]:
+    return _Pending(resolve)
 
 
 async def test_asyncio_runs_a_step_call_as_a_task(make_engine: Any, clock: steppe.ManualClock) -> None:
@@ -78,7 +96,7 @@ def test_send_throw_and_close_drive_one_run_of_the_outcome() -> None:
     with pytest.raises(StopIteration) as stopped:
         thrown.throw(KeyError("k"))
     assert stopped.value.value == 7
-    assert thrown.stored_outcome() == (7,)
+    assert run_to_end(thrown.outcome()) == 7  # the outcome is kept: awaiting again gives it
 
     three_arguments = _pending(resolve)
     three_arguments.send(None)
@@ -96,4 +114,4 @@ def test_send_throw_and_close_drive_one_run_of_the_outcome() -> None:
     closed.send(None)
     closed.close()
     with pytest.raises(GeneratorExit):
-        closed.stored_outcome()
+        run_to_end(closed.outcome())

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine, Generator
+from collections.abc import Coroutine, Generator
 from types import TracebackType
 from typing import Any, TypeAlias, TypeVar
 
@@ -34,32 +34,57 @@ class StepCoroutine(Coroutine[Any, None, _T_co]):
     Awaiting it again gives the same outcome without running the step again. It is a
     ``collections.abc.Coroutine`` (``send``/``throw``/``close`` drive one run of ``outcome``), so
     ``asyncio.create_task`` and ``asyncio.gather`` take it like any coroutine.
+
+    Subclasses say where the outcome comes from: ``_stored`` answers from the run's stored results without
+    touching the event loop (so a replay costs no loop turn), ``_resolve`` hands a new step to the driver. They are
+    methods of one object rather than closures given to it: a replay makes one of these per step.
     """
 
-    __slots__ = ("_description", "_driven", "_error", "_resolve", "_state", "_stored", "_value")
+    __slots__ = ("_driven", "_error", "_state", "_value")
 
-    def __init__(
-        self,
-        stored: Callable[[], tuple[_T_co] | None],
-        resolve: Callable[[], Coroutine[Any, Any, _T_co]],
-        description: str,
-    ) -> None:
-        # ``stored`` answers from the run's stored results without touching the event loop (so a sync
-        # function's worker thread can replay cheaply); ``resolve`` hands a new step to the driver.
-        self._stored = stored
-        self._resolve = resolve
-        self._description = description
+    def __init__(self) -> None:
         self._state = _PENDING
         self._value: Any = None
         self._error: BaseException | None = None
-        self._driven: Coroutine[Any, Any, _T_co] | None = None  # the outcome() that send/throw drive
+        self._driven: Generator[Any, None, _T_co] | None = None  # the __await__ that send/throw drive
+
+    def _stored(self) -> tuple[_T_co] | None:
+        """``(result,)`` if the outcome is stored (raising a stored failure), else None."""
+        raise NotImplementedError
+
+    def _resolve(self) -> Coroutine[Any, Any, _T_co]:
+        """The outcome of a step with nothing stored."""
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        """What this is, for messages: ``step 'x' of function 'f'``."""
+        raise NotImplementedError
 
     def __await__(self) -> Generator[Any, None, _T_co]:
-        return self.outcome().__await__()
+        if self._state == _PENDING:
+            self._state = _RUNNING
+            try:
+                found = self._stored()
+                self._value = found[0] if found is not None else (yield from self._resolve().__await__())
+            except Interrupt:
+                # The attempt ends here and the step has no outcome. Not kept: the exception's traceback holds this
+                # frame, so keeping it would make every suspended run a reference cycle for the GC to free.
+                self._state = _PENDING
+                raise
+            except BaseException as error:
+                self._state, self._error = _DONE, error
+                raise
+            self._state = _DONE
+        elif self._state == _RUNNING:
+            raise RuntimeError(f"{self.describe()} is being awaited twice at the same time")
+        if self._error is not None:
+            raise self._error
+        result: _T_co = self._value
+        return result
 
     def send(self, value: None, /) -> Any:
         if self._driven is None:
-            self._driven = self.outcome()
+            self._driven = self.__await__()
         return self._driven.send(value)
 
     def throw(
@@ -70,7 +95,7 @@ class StepCoroutine(Coroutine[Any, None, _T_co]):
         /,
     ) -> Any:
         if self._driven is None:
-            self._driven = self.outcome()
+            self._driven = self.__await__()
         if val is None and tb is None:  # the one-argument form, which asyncio uses (three arguments are deprecated)
             return self._driven.throw(typ)
         if isinstance(typ, type):
@@ -85,53 +110,7 @@ class StepCoroutine(Coroutine[Any, None, _T_co]):
 
     async def outcome(self) -> _T_co:
         """The step's result (what ``await`` gives), as a native coroutine."""
-        if self._state == _RUNNING:
-            raise RuntimeError(f"{self._description} is being awaited twice at the same time")
-        if self._state == _PENDING:
-            self._state = _RUNNING
-            try:
-                found = self._stored()
-                self._value = found[0] if found is not None else await self._resolve()
-            except Interrupt:
-                # The attempt ends here and the step has no outcome. Not kept: the exception's traceback holds this
-                # frame, so keeping it would make every suspended run a reference cycle for the GC to free.
-                self._state = _PENDING
-                raise
-            except BaseException as error:
-                self._state, self._error = _DONE, error
-                raise
-            self._state = _DONE
-        if self._error is not None:
-            raise self._error
-        result: _T_co = self._value
-        return result
-
-    def stored_outcome(self) -> tuple[_T_co] | None:
-        """``(result,)`` if the step's result is already known or stored (raising a stored failure), else None.
-
-        Safe to call from any thread; a stored result also settles later awaits.
-        """
-        if self._state == _DONE:
-            if self._error is not None:
-                raise self._error
-            done: tuple[_T_co] = (self._value,)
-            return done
-        if self._state == _RUNNING:
-            return None
-        try:
-            found = self._stored()
-        except BaseException as error:
-            self._state, self._error = _DONE, error
-            raise
-        if found is not None:
-            self._state, self._value = _DONE, found[0]
-        else:
-            self._stored = _nothing_stored  # checked already: the loop goes straight to the driver
-        return found
+        return await self
 
     def __repr__(self) -> str:
-        return f"<StepCall {self._description}>"
-
-
-def _nothing_stored() -> None:
-    return None
+        return f"<StepCall {self.describe()}>"

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import contextvars
+import functools
 import inspect
 import logging
 import threading
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 
 from steppe._core.calls import StepCoroutine
 from steppe._core.driver import Driver
 from steppe._core.errors import NestedStepError, StepError, StepUsageError
 from steppe._core.ids import StepId, StepIdAllocator
-from steppe._core.outcomes import Memo, MemoData, MemoError, MemoJson
+from steppe._core.outcomes import Memo, MemoData, MemoJson
 from steppe._core.requests import ParallelMode, StepRequest
 from steppe._core.serde import Codec
 from steppe._core.threads import block_on, run_blocking
@@ -69,13 +70,16 @@ def current_branch() -> contextvars.ContextVar[Branch | None]:
 
 def resolve_memo(step_id: StepId, memo: Memo, codec: Codec[_T]) -> _T:
     """A stored result as the step's declared type, or its stored failure raised as ``StepError``."""
-    match memo:
-        case MemoJson(text=text):
-            return codec.load_json(text)
-        case MemoData(value=value):
-            return codec.load(value)
-        case MemoError(error=error):
-            raise StepError(step_id.user_id, error.name, error.message, error.stack)
+    if isinstance(memo, MemoData):
+        return codec.load(memo.value)
+    if isinstance(memo, MemoJson):
+        return codec.load_json(memo.text)
+    error = memo.error
+    raise StepError(step_id.user_id, error.name, error.message, error.stack)
+
+
+RequestFactory: TypeAlias = Callable[[StepId, ParallelMode | None], StepRequest]
+"""Builds a step's request for the driver once the step turns out to have nothing stored."""
 
 
 class StepRuntime:
@@ -89,22 +93,16 @@ class StepRuntime:
         self.function_id = function_id
         self.loop = loop
         self._ids = StepIdAllocator()
-        # Step calls made but not awaited yet, by de-duplicated id: any left when the body returns never ran.
-        self._unawaited: dict[str, str] = {}
-        self._groups = 0
+        # Step calls made but not awaited yet (an ordered set): any left when the body returns never ran.
+        self._unawaited: dict[StepCoroutine[Any], None] = {}
         self._warned_duplicates = False
 
     def describe(self, step_id: str) -> str:
         return f"step {step_id!r} of function {self.function_id!r}"
 
-    def call(
-        self,
-        user_id: str,
-        codec: Codec[_T],
-        request: Callable[[StepId, ParallelMode | None], StepRequest],
-    ) -> StepCoroutine[_T]:
-        """Allocate the step's id now (program order) and return the awaitable that resolves it."""
-        if not isinstance(user_id, str) or not user_id:  # pyright: ignore[reportUnnecessaryIsInstance]
+    def take_id(self, user_id: str) -> tuple[StepId, ParallelMode | None]:
+        """The next step's id (program order) and the mode of the parallel group it runs in, if any."""
+        if type(user_id) is not str or not user_id:
             raise StepUsageError(
                 f"a step id must be a non-empty string, got {user_id!r} (function {self.function_id!r})"
             )
@@ -115,38 +113,47 @@ class StepRuntime:
                 f"(function {self.function_id!r}); call steps from the function body, not from other steps"
             )
         branch = _branch.get()
-        if branch is not None:
-            branch.take_turn()
+        if branch is None:
+            return self._ids.allocate(user_id), None
+        branch.take_turn()
         step_id = self._ids.allocate(user_id)
-        mode = branch.mode if branch is not None else None
-        if branch is not None:
-            branch.group.taken.append(step_id)
-        key = step_id.deduplicated
-        description = self.describe(key)
-        self._unawaited[key] = description
+        branch.group.taken.append(step_id)
+        return step_id, branch.mode
 
-        def stored() -> tuple[_T] | None:  # the first thing a StepCoroutine does when it is awaited
-            self._unawaited.pop(key, None)
-            memo = self.driver.memo(step_id)
-            return None if memo is None else (resolve_memo(step_id, memo, codec),)
+    def call(self, user_id: str, codec: Codec[_T], request: RequestFactory) -> StepCoroutine[_T]:
+        """An ``async def`` function's step: its id taken now (program order), the awaitable that resolves it."""
+        step_id, mode = self.take_id(user_id)
+        call = _StepCall(self, step_id, mode, codec, request)
+        self._unawaited[call] = None
+        return call
 
-        async def resolve() -> _T:
-            value: _T = await self.driver.new_step(request(step_id, mode))  # type: ignore[assignment]  # pyright: ignore[reportAssignmentType]
-            return value
+    def run_blocking(self, user_id: str, codec: Codec[_T], request: RequestFactory) -> _T:
+        """A sync function's step, from its worker thread: resolved from storage right here when it has a stored
+        result, else on the engine's loop (where drivers run), waiting for it; its sync handler runs back on this
+        thread."""
+        step_id, mode = self.take_id(user_id)
+        memo = self.driver.memo(step_id)
+        if memo is not None:
+            return resolve_memo(step_id, memo, codec)
+        new = functools.partial(self.new_step, step_id, mode, request)
+        result: _T = run_to_end(new()) if self.loop is None else block_on(self.loop, new)
+        return result
 
-        return StepCoroutine(stored, resolve, description)
+    def stored(self, step_id: StepId, codec: Codec[_T]) -> tuple[_T] | None:
+        memo = self.driver.memo(step_id)
+        return None if memo is None else (resolve_memo(step_id, memo, codec),)
+
+    async def new_step(self, step_id: StepId, mode: ParallelMode | None, request: RequestFactory) -> Any:
+        return await self.driver.new_step(request(step_id, mode))
 
     def group_call(self, size: int, gather: Callable[[], Coroutine[Any, Any, _T]]) -> StepCoroutine[_T]:
         """The awaitable of a ``step.parallel`` group of ``size`` branches, which ``gather`` runs."""
-        self._groups += 1
-        key = f"\0group-{self._groups}"  # never a step id: those have no NUL
-        description = f"a step.parallel group of {size} (function {self.function_id!r})"
-        self._unawaited[key] = description
+        call = _GroupCall(self, gather, f"a step.parallel group of {size} (function {self.function_id!r})")
+        self._unawaited[call] = None
+        return call
 
-        def not_stored() -> None:  # a group is not a step: its steps answer from storage themselves
-            self._unawaited.pop(key, None)
-
-        return StepCoroutine(not_stored, gather, description)
+    def awaited(self, call: StepCoroutine[Any]) -> None:
+        self._unawaited.pop(call, None)
 
     def check_all_awaited(self) -> None:
         """Raise ``StepUsageError`` if the body made step calls it never awaited: those steps never ran.
@@ -155,7 +162,7 @@ class StepRuntime:
         so running them now would do work, with side effects, that the code does not wait for nor see fail.
         """
         if self._unawaited:
-            names = ", ".join(self._unawaited.values())
+            names = ", ".join(call.describe() for call in self._unawaited)
             verb = "was" if len(self._unawaited) == 1 else "were"
             raise StepUsageError(
                 f"{names} {verb} never awaited, so never ran: a step method returns a StepCall that runs only when "
@@ -214,17 +221,6 @@ class StepRuntime:
 
         return execute
 
-    def run_blocking(self, call: StepCoroutine[_T]) -> _T:
-        """Resolve ``call`` from a sync function's worker thread: from storage right here when the step has a
-        stored result, else on the engine's loop (where drivers run), waiting for it; a sync handler of the step
-        runs back on this thread."""
-        found = call.stored_outcome()
-        if found is not None:
-            return found[0]
-        if self.loop is None:
-            return run_to_end(call.outcome())
-        return block_on(self.loop, call.outcome)
-
 
 def _run_here(handler: Callable[..., Any], args: tuple[Any, ...]) -> object:
     result = handler(*args)
@@ -251,3 +247,55 @@ def run_to_end(coroutine: Coroutine[Any, Any, _T]) -> _T:
         return result
     coroutine.close()
     raise RuntimeError(f"steppe: {coroutine!r} waited on {waited!r} where no event loop runs")
+
+
+class _StepCall(StepCoroutine[_T]):
+    """One step of an ``async def`` function: answered from storage, else its request goes to the driver."""
+
+    __slots__ = ("_codec", "_id", "_mode", "_request", "_runtime")
+
+    def __init__(
+        self,
+        runtime: StepRuntime,
+        step_id: StepId,
+        mode: ParallelMode | None,
+        codec: Codec[_T],
+        request: RequestFactory,
+    ) -> None:
+        super().__init__()
+        self._runtime = runtime
+        self._id = step_id
+        self._mode: ParallelMode | None = mode
+        self._codec = codec
+        self._request = request
+
+    def _stored(self) -> tuple[_T] | None:
+        self._runtime.awaited(self)
+        return self._runtime.stored(self._id, self._codec)
+
+    def _resolve(self) -> Coroutine[Any, Any, _T]:
+        return self._runtime.new_step(self._id, self._mode, self._request)
+
+    def describe(self) -> str:
+        return self._runtime.describe(self._id.deduplicated)
+
+
+class _GroupCall(StepCoroutine[_T]):
+    """A ``step.parallel`` group: not a step, nothing stored of its own (its steps answer from storage)."""
+
+    __slots__ = ("_description", "_gather", "_runtime")
+
+    def __init__(self, runtime: StepRuntime, gather: Callable[[], Coroutine[Any, Any, _T]], description: str) -> None:
+        super().__init__()
+        self._runtime = runtime
+        self._gather = gather
+        self._description = description
+
+    def _stored(self) -> None:
+        self._runtime.awaited(self)
+
+    def _resolve(self) -> Coroutine[Any, Any, _T]:
+        return self._gather()
+
+    def describe(self) -> str:
+        return self._description

@@ -160,11 +160,14 @@ class Codec(abc.ABC, Generic[_T]):
 
 
 class _TypedCodec(Codec[_T]):
-    __slots__ = ("_adapter",)
+    __slots__ = ("_adapter", "_validate_json")
 
     def __init__(self, declared: object, adapter: TypeAdapter[_T], what: str) -> None:
-        super().__init__(declared, what)
+        # Assigned here rather than through Codec.__init__: a replay makes one codec per step.
+        self.declared = declared
+        self.what = what
         self._adapter = adapter
+        self._validate_json = adapter.validator.validate_json  # not through TypeAdapter: called per replayed step
 
     def dump_json(self, value: _T) -> bytes:
         try:
@@ -184,18 +187,18 @@ class _TypedCodec(Codec[_T]):
             raw = pydantic_core.to_json(data)
         except PydanticSerializationError as err:
             raise self._wrong_data(data, f"it is not JSON data ({_one_line(str(err))})") from None
-        return self._validate(raw, data)
+        try:
+            value: _T = self._validate_json(raw)
+        except ValidationError as err:
+            raise self._wrong_data(data, _summarize(err)) from None
+        return value
 
     def load_json(self, raw: str | bytes) -> _T:
-        return self._validate(raw, None)
-
-    def _validate(self, raw: str | bytes, data: object) -> _T:
         try:
-            value: _T = self._adapter.validator.validate_json(raw)  # not through TypeAdapter: called per replayed step
-            return value
+            value: _T = self._validate_json(raw)
         except ValidationError as err:
-            shown = data if data is not None else _parse_or_none(raw)
-            raise self._wrong_data(shown, _summarize(err)) from None
+            raise self._wrong_data(_parse_or_none(raw), _summarize(err)) from None
+        return value
 
 
 class _UntypedCodec(Codec[Any]):
@@ -251,7 +254,7 @@ def codec_for_callable(fn: Callable[..., object], *, output_type: object | None 
     """
     if output_type is not None:
         return codec_for_type(output_type, what=what)
-    target = _annotation_owner(fn)
+    target = fn if type(fn) is types.FunctionType else _annotation_owner(fn)  # the common case, first: per step
     entry = _callable_cache_get(target)
     if entry is None:
         declared = _declared_return_type(target, what)

@@ -19,8 +19,8 @@ from steppe._core.calls import StepCall, StepCoroutine
 from steppe._core.errors import StepUsageError
 from steppe._core.events import Event, EventType, event_list
 from steppe._core.requests import InvokeRequest, RunRequest, SendEventRequest, SleepRequest, WaitForEventRequest
-from steppe._core.runtime import StepRuntime
-from steppe._core.serde import codec_for_callable, codec_for_type
+from steppe._core.runtime import RequestFactory, StepRuntime
+from steppe._core.serde import Codec, codec_for_callable, codec_for_type
 
 if TYPE_CHECKING:
     from steppe._core.function import Function
@@ -48,20 +48,21 @@ def _check_aware(step_id: str, moment: datetime) -> datetime:
 
 
 class _StepRequests:
-    """Builds the requests shared by ``Step`` and ``StepSync``."""
+    """Builds the requests shared by ``Step`` and ``StepSync``; ``_start`` is where they differ (an awaitable
+    step call, or the step's result once it has one)."""
 
     def __init__(self, runtime: StepRuntime) -> None:
         self._runtime = runtime
 
-    def _run_call(
-        self, step_id: str, handler: Callable[..., Any], args: tuple[Any, ...], output_type: object
-    ) -> StepCoroutine[Any]:
+    def _start(self, step_id: str, codec: Codec[Any], request: RequestFactory) -> Any:
+        raise NotImplementedError
+
+    def _run_call(self, step_id: str, handler: Callable[..., Any], args: tuple[Any, ...], output_type: object) -> Any:
         if not callable(handler):
             raise StepUsageError(f"step {step_id!r}: handler must be callable, got {type(handler).__name__}")
         runtime = self._runtime
-        what = runtime.describe(step_id)
-        codec = codec_for_callable(handler, output_type=output_type, what=what)
-        return runtime.call(
+        codec = codec_for_callable(handler, output_type=output_type, what=runtime.describe(step_id))
+        return self._start(
             step_id,
             codec,
             lambda sid, mode: RunRequest(
@@ -73,24 +74,22 @@ class _StepRequests:
             ),
         )
 
-    def _sleep_call(self, step_id: str, until: datetime | None, duration: timedelta | None) -> StepCoroutine[None]:
+    def _sleep_call(self, step_id: str, until: datetime | None, duration: timedelta | None) -> Any:
         codec = codec_for_type(type(None), what=self._runtime.describe(step_id))
-        return self._runtime.call(
+        return self._start(
             step_id,
             codec,
             lambda sid, mode: SleepRequest(id=sid, display_name=step_id, parallel=mode, until=until, duration=duration),
         )
 
-    def _wait_call(
-        self, step_id: str, event: str | EventType[Any], if_exp: str | None, timeout: timedelta
-    ) -> StepCoroutine[Any]:
+    def _wait_call(self, step_id: str, event: str | EventType[Any], if_exp: str | None, timeout: timedelta) -> Any:
         name = event.name if isinstance(event, EventType) else event
         if not isinstance(name, str) or not name:  # pyright: ignore[reportUnnecessaryIsInstance]
             raise StepUsageError(f"step {step_id!r}: event must be a non-empty event name, got {name!r}")
         _check_duration(step_id, timeout)
         event_model: type[Event[Any]] = Event[event.data_type] if isinstance(event, EventType) else Event  # type: ignore[name-defined]
         codec = codec_for_type(event_model | None, what=self._runtime.describe(step_id))
-        return self._runtime.call(
+        return self._start(
             step_id,
             codec,
             lambda sid, mode: WaitForEventRequest(
@@ -98,13 +97,11 @@ class _StepRequests:
             ),
         )
 
-    def _invoke_call(
-        self, step_id: str, function: Function[Any, Any], data: object, timeout: timedelta | None
-    ) -> StepCoroutine[Any]:
+    def _invoke_call(self, step_id: str, function: Function[Any, Any], data: object, timeout: timedelta | None) -> Any:
         if timeout is not None:
             _check_duration(step_id, timeout)
         payload = function.encode_event_data(data, what=self._runtime.describe(step_id))
-        return self._runtime.call(
+        return self._start(
             step_id,
             function.output_codec,
             lambda sid, mode: InvokeRequest(
@@ -112,13 +109,13 @@ class _StepRequests:
             ),
         )
 
-    def _send_call(self, step_id: str, events: Event[Any] | Sequence[Event[Any]]) -> StepCoroutine[list[str]]:
+    def _send_call(self, step_id: str, events: Event[Any] | Sequence[Event[Any]]) -> Any:
         try:
             batch = event_list(events, what=f"step {step_id!r}")
         except TypeError as error:
             raise StepUsageError(str(error)) from None
         codec = codec_for_type(list[str], what=self._runtime.describe(step_id))
-        return self._runtime.call(
+        return self._start(
             step_id,
             codec,
             lambda sid, mode: SendEventRequest(id=sid, display_name=step_id, parallel=mode, events=batch),
@@ -127,6 +124,9 @@ class _StepRequests:
 
 class StepMethods(_StepRequests):
     """The methods of ``Step`` but ``parallel`` and ``group``: each returns a ``StepCall`` to await."""
+
+    def _start(self, step_id: str, codec: Codec[Any], request: RequestFactory) -> StepCoroutine[Any]:
+        return self._runtime.call(step_id, codec, request)
 
     @overload
     def run(
@@ -148,7 +148,8 @@ class StepMethods(_StepRequests):
         self, step_id: str, handler: Callable[[Unpack[_Ts]], Any], *args: Unpack[_Ts], output_type: object = None
     ) -> StepCall[Any]:
         """Run ``handler(*args)`` as a step (sync or async); its result is stored and never computed again."""
-        return self._run_call(step_id, handler, args, output_type)
+        call: StepCall[Any] = self._run_call(step_id, handler, args, output_type)
+        return call
 
     @overload
     def defer(
@@ -170,11 +171,13 @@ class StepMethods(_StepRequests):
 
     def sleep(self, step_id: str, duration: timedelta) -> StepCall[None]:
         """Pause the run for ``duration`` (durably: the run resumes after a restart)."""
-        return self._sleep_call(step_id, None, _check_duration(step_id, duration))
+        call: StepCall[None] = self._sleep_call(step_id, None, _check_duration(step_id, duration))
+        return call
 
     def sleep_until(self, step_id: str, until: datetime) -> StepCall[None]:
         """Pause the run until ``until`` (timezone-aware)."""
-        return self._sleep_call(step_id, _check_aware(step_id, until), None)
+        call: StepCall[None] = self._sleep_call(step_id, _check_aware(step_id, until), None)
+        return call
 
     @overload
     def wait_for_event(
@@ -188,21 +191,27 @@ class StepMethods(_StepRequests):
         self, step_id: str, *, event: str | EventType[Any], if_exp: str | None = None, timeout: timedelta
     ) -> StepCall[Any]:
         """Wait for an event named ``event`` (matching ``if_exp``, if given); ``None`` after ``timeout``."""
-        return self._wait_call(step_id, event, if_exp, timeout)
+        call: StepCall[Any] = self._wait_call(step_id, event, if_exp, timeout)
+        return call
 
     def invoke(
         self, step_id: str, *, function: Function[_D, _T], data: _D, timeout: timedelta | None = None
     ) -> StepCall[_T]:
         """Run ``function`` as a child run with ``data`` as its event data, and return its output."""
-        return self._invoke_call(step_id, function, data, timeout)
+        call: StepCall[_T] = self._invoke_call(step_id, function, data, timeout)
+        return call
 
     def send_event(self, step_id: str, events: Event[Any] | Sequence[Event[Any]]) -> StepCall[list[str]]:
         """Send events (starting the functions they trigger); returns their ids. Sent once per run."""
-        return self._send_call(step_id, events)
+        call: StepCall[list[str]] = self._send_call(step_id, events)
+        return call
 
 
 class StepSyncMethods(_StepRequests):
     """The methods of ``StepSync`` but ``parallel`` and ``group``: each blocks until it has a result."""
+
+    def _start(self, step_id: str, codec: Codec[Any], request: RequestFactory) -> Any:
+        return self._runtime.run_blocking(step_id, codec, request)
 
     def run(
         self,
@@ -212,7 +221,7 @@ class StepSyncMethods(_StepRequests):
         output_type: type[_T] | None = None,
     ) -> _T:
         """Run ``handler(*args)`` as a step; its result is stored and never computed again."""
-        result: _T = self._runtime.run_blocking(self._run_call(step_id, handler, args, output_type))
+        result: _T = self._run_call(step_id, handler, args, output_type)
         return result
 
     def defer(self, step_id: str, handler: Callable[[Unpack[_Ts]], _T], *args: Unpack[_Ts]) -> Callable[[], _T]:
@@ -220,10 +229,10 @@ class StepSyncMethods(_StepRequests):
         return functools.partial(self.run, step_id, handler, *args)
 
     def sleep(self, step_id: str, duration: timedelta) -> None:
-        return self._runtime.run_blocking(self._sleep_call(step_id, None, _check_duration(step_id, duration)))
+        self._sleep_call(step_id, None, _check_duration(step_id, duration))
 
     def sleep_until(self, step_id: str, until: datetime) -> None:
-        return self._runtime.run_blocking(self._sleep_call(step_id, _check_aware(step_id, until), None))
+        self._sleep_call(step_id, _check_aware(step_id, until), None)
 
     @overload
     def wait_for_event(
@@ -236,11 +245,12 @@ class StepSyncMethods(_StepRequests):
     def wait_for_event(
         self, step_id: str, *, event: str | EventType[Any], if_exp: str | None = None, timeout: timedelta
     ) -> Any:
-        return self._runtime.run_blocking(self._wait_call(step_id, event, if_exp, timeout))
+        return self._wait_call(step_id, event, if_exp, timeout)
 
     def invoke(self, step_id: str, *, function: Function[_D, _T], data: _D, timeout: timedelta | None = None) -> _T:
-        result: _T = self._runtime.run_blocking(self._invoke_call(step_id, function, data, timeout))
+        result: _T = self._invoke_call(step_id, function, data, timeout)
         return result
 
     def send_event(self, step_id: str, events: Event[Any] | Sequence[Event[Any]]) -> list[str]:
-        return self._runtime.run_blocking(self._send_call(step_id, events))
+        result: list[str] = self._send_call(step_id, events)
+        return result
