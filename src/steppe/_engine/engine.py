@@ -101,8 +101,11 @@ class Engine:
     ``durability`` says what a committed step, event or run end survives, on a database file: ``"normal"``
     (the default) survives the process crashing or being killed, but a power loss or OS crash may undo the
     last commits before it (a step undone runs again, an event undone is gone; the file stays sound);
-    ``"full"`` also survives power loss, at the cost of one fsync per commit of state (SQLite's ``synchronous``
-    NORMAL or FULL, in WAL mode; an attempt's start record rides along with the next synced commit). ``:memory:`` survives nothing either way.
+    ``"full"`` also survives power loss, at the cost of an fsync per commit of state (SQLite's ``synchronous``
+    NORMAL or FULL, in WAL mode): the commits ready at the same turn of the event loop (the results of parallel
+    branches or of concurrent runs, events sent at once) share one (``Store.commit``), and the start records of a
+    run and of its attempts ride along with the next. Each is on disk before its step returns, its ``send`` returns
+    or its run's end is reported. ``:memory:`` survives nothing either way.
 
     Entering it opens the database (refusing a file that is not a steppe database or that another engine
     holds) and resumes every run that was not finished. Leaving it stops the runs in progress; they resume on
