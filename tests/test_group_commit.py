@@ -9,7 +9,7 @@ outside a transaction, while the connection's ``synchronous`` setting is FULL.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -91,7 +91,7 @@ class Trace:
 
 
 @asynccontextmanager
-async def traced(database: Path) -> AsyncIterator[tuple[Engine, Trace]]:
+async def traced(database: Path) -> AsyncGenerator[tuple[Engine, Trace]]:
     async with steppe.Engine(client, database=database, durability="full") as engine:
         trace = Trace()
         connection = engine._store._db  # pyright: ignore[reportPrivateUsage]
