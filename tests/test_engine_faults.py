@@ -114,13 +114,14 @@ async def test_a_failure_that_cannot_be_stored_at_first_is_stored_later(
 # -- 2. engine faults are not user errors ------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("durability", ["normal", "full"])  # "full": the change fails inside a group commit
 @pytest.mark.parametrize("method", ["save_memo", "load_steps", "finish_run"])
 async def test_a_full_disk_pauses_the_run_and_it_resumes_when_storage_works(
-    make_engine: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, method: str
+    make_engine: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, method: str, durability: str
 ) -> None:
     seen: list[BaseException] = []
     runs: list[int] = []
-    engine = await make_engine(_guarded_client(seen, runs))
+    engine = await make_engine(_guarded_client(seen, runs), durability=durability)
     calls = _failing(monkeypatch, method, lambda: sqlite3.OperationalError(DISK_FULL), times=3)
     with caplog.at_level(logging.WARNING, logger="steppe.engine"):
         [run_id] = await engine.send(steppe.Event(name="pay"))
@@ -156,8 +157,9 @@ async def test_a_full_disk_in_a_sync_function_does_not_reach_its_code(
     assert (result.status, result.output, seen) == ("completed", "charged", [])
 
 
+@pytest.mark.parametrize("durability", ["normal", "full"])  # "full": the branches' results share one commit
 async def test_a_full_disk_under_a_parallel_group_does_not_reach_its_code(
-    make_engine: Any, monkeypatch: pytest.MonkeyPatch
+    make_engine: Any, monkeypatch: pytest.MonkeyPatch, durability: str
 ) -> None:
     client = steppe.Client("faults-parallel")
     seen: list[BaseException] = []
@@ -171,7 +173,7 @@ async def test_a_full_disk_under_a_parallel_group_does_not_reach_its_code(
             return []
         return list(pair)
 
-    engine = await make_engine(client)
+    engine = await make_engine(client, durability=durability)
     _failing(monkeypatch, "save_memo", lambda: sqlite3.OperationalError(DISK_FULL), times=3)
     [run_id] = await engine.send(steppe.Event(name="pay"))
     result = await engine.wait(run_id, timeout=10)
@@ -223,8 +225,9 @@ def _fill(directory: Path) -> Path:
     return filler
 
 
+@pytest.mark.parametrize("durability", ["normal", "full"])
 async def test_a_really_full_disk_pauses_the_run_and_it_completes_once_space_is_freed(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, durability: steppe.Durability
 ) -> None:
     with _small_filesystem(tmp_path / "small", "2m") as small:
         client = steppe.Client("faults-disk")
@@ -248,7 +251,7 @@ async def test_a_really_full_disk_pauses_the_run_and_it_completes_once_space_is_
             return len(text)
 
         with caplog.at_level(logging.WARNING, logger="steppe.engine"):
-            async with steppe.Engine(client, database=small / "steppe.db") as engine:
+            async with steppe.Engine(client, database=small / "steppe.db", durability=durability) as engine:
                 [run_id] = await engine.send(steppe.Event(name="report"))
                 with pytest.raises(TimeoutError):
                     await engine.wait(run_id, timeout=1)  # paused, not failed
@@ -264,10 +267,13 @@ async def test_a_really_full_disk_pauses_the_run_and_it_completes_once_space_is_
         )
 
 
-async def test_a_really_full_disk_makes_send_raise_a_steppe_error(tmp_path: Path) -> None:
+@pytest.mark.parametrize("durability", ["normal", "full"])
+async def test_a_really_full_disk_makes_send_raise_a_steppe_error(
+    tmp_path: Path, durability: steppe.Durability
+) -> None:
     with _small_filesystem(tmp_path / "small", "1m") as small:
         client = _guarded_client([], [])
-        async with steppe.Engine(client, database=small / "steppe.db") as engine:
+        async with steppe.Engine(client, database=small / "steppe.db", durability=durability) as engine:
             filler = _fill(small)
             with pytest.raises(steppe.SteppeError, match=DISK_FULL):
                 await engine.send([steppe.Event(name="pay", data={"blob": "y" * 100_000}) for _ in range(5)])

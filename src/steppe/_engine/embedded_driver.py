@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping
 from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any, Literal
 
 from steppe._core.errors import StepError
@@ -237,7 +238,7 @@ class EmbeddedDriver:
             case InvokeRequest():
                 return await self._invoke(request)
             case SendEventRequest():
-                return self._send_event(request)
+                return await self._send_event(request)
 
     def _store_memo(
         self,
@@ -265,7 +266,6 @@ class EmbeddedDriver:
         host, step = self._host, request.id
         state = self._retrying.get(step.hashed, _FIRST_ATTEMPT)
         attempt = state.attempts
-        mode = request.parallel
         if state.retry_at is not None:
             await self._park(state.retry_at)
         while True:
@@ -279,36 +279,56 @@ class EmbeddedDriver:
                 except Exception as error:  # noqa: BLE001 - a step's own failure is retried (or not) below
                     failed = classify_failure(error)
                 else:
-                    with host.store.transaction():
-                        self._store_memo(step, MemoJson(output), kind="run", started_at=started_at, parallel=mode)
-                        host.store.record_attempt_end(self._run.id, step.hashed, attempt, host.clock.now())
+                    await host.store.commit(
+                        partial(self._store_outcome, request, MemoJson(output), attempt, started_at)
+                    )
                     self._report_end(request, attempt, started, None, None)
                     return value
             attempt += 1
             now = host.clock.now()
             failure = failed.error
             if not failed.retriable or attempt >= self._max_attempts:
-                with host.store.transaction():
-                    self._store_memo(step, MemoError(failure), kind="run", started_at=started_at, parallel=mode)
-                    host.store.record_attempt_end(self._run.id, step.hashed, attempt - 1, now, error=failure)
+                await host.store.commit(
+                    partial(self._store_outcome, request, MemoError(failure), attempt - 1, started_at)
+                )
                 self._report_end(request, attempt - 1, started, failure, None)
                 raise StepError(step.user_id, failure.name, failure.message, failure.stack)
             retry_at = now + host.retry_policy.delay(attempt, now=now, retry_after=failed.retry_after)
-            with host.store.transaction():
-                host.store.record_step_retry(
-                    self._run.id,
-                    step.hashed,
-                    step.deduplicated,
-                    attempt,
-                    retry_at,
-                    failure,
-                    kind="run",
-                    started_at=started_at,
-                    parallel=mode,
-                )
-                host.store.record_attempt_end(self._run.id, step.hashed, attempt - 1, now, error=failure)
+
+            await host.store.commit(partial(self._store_retry, request, attempt, retry_at, failure, started_at, now))
             self._report_end(request, attempt - 1, started, failure, retry_at)
             await self._park(retry_at)
+
+    def _store_outcome(self, request: RunRequest, memo: Memo, attempt: int, started_at: datetime) -> None:
+        """A step's result (or final failure) with the end of the attempt that gave it: one change."""
+        host, step = self._host, request.id
+        self._store_memo(step, memo, kind="run", started_at=started_at, parallel=request.parallel)
+        error = memo.error if isinstance(memo, MemoError) else None
+        host.store.record_attempt_end(self._run.id, step.hashed, attempt, host.clock.now(), error=error)
+
+    def _store_retry(
+        self,
+        request: RunRequest,
+        attempts: int,
+        retry_at: datetime,
+        failure: ErrorInfo,
+        started_at: datetime,
+        now: datetime,
+    ) -> None:
+        """A failed attempt that will be tried again at ``retry_at``, with the end of that attempt: one change."""
+        host, step = self._host, request.id
+        host.store.record_step_retry(
+            self._run.id,
+            step.hashed,
+            step.deduplicated,
+            attempts,
+            retry_at,
+            failure,
+            kind="run",
+            started_at=started_at,
+            parallel=request.parallel,
+        )
+        host.store.record_attempt_end(self._run.id, step.hashed, attempts - 1, now, error=failure)
 
     def _record_attempt_start(self, request: RunRequest, attempt: int) -> datetime:
         """Run history: the attempt began (its end is stored with the step's result or retry)."""
@@ -453,9 +473,9 @@ class EmbeddedDriver:
         self._memos[step.hashed] = memo
         return memo, delivered
 
-    def _send_event(self, request: SendEventRequest) -> list[str]:
+    async def _send_event(self, request: SendEventRequest) -> list[str]:
         host = self._host
-        event_ids = host.send_events(self._run.id, request.id, request.events)
+        event_ids = await host.send_events(self._run.id, request.id, request.events)
         self._memos[request.id.hashed] = MemoData(list[Any](event_ids))
         if host.reporting:
             names = tuple(event.name for event in request.events)

@@ -101,8 +101,11 @@ class Engine:
     ``durability`` says what a committed step, event or run end survives, on a database file: ``"normal"``
     (the default) survives the process crashing or being killed, but a power loss or OS crash may undo the
     last commits before it (a step undone runs again, an event undone is gone; the file stays sound);
-    ``"full"`` also survives power loss, at the cost of one fsync per commit of state (SQLite's ``synchronous``
-    NORMAL or FULL, in WAL mode; an attempt's start record rides along with the next synced commit). ``:memory:`` survives nothing either way.
+    ``"full"`` also survives power loss, at the cost of an fsync per commit of state (SQLite's ``synchronous``
+    NORMAL or FULL, in WAL mode): the commits ready at the same turn of the event loop (the results of parallel
+    branches or of concurrent runs, events sent at once) share one (``Store.commit``), and the start records of a
+    run and of its attempts ride along with the next. Each is on disk before its step returns, its ``send`` returns
+    or its run's end is reported. ``:memory:`` survives nothing either way.
 
     Entering it opens the database (refusing a file that is not a steppe database or that another engine
     holds) and resumes every run that was not finished. Leaving it stops the runs in progress; they resume on
@@ -251,8 +254,7 @@ class Engine:
         """
         batch = event_list(events, what="Engine.send")
         with engine_errors("Engine.send (nothing was sent)"):
-            with self._store.transaction():
-                accepted = self._accept_events(batch)
+            accepted = await self._store.commit(partial(self._accept_events, batch))
         with engine_errors("Engine.send (the events are stored; their runs start when the engine next opens)"):
             self._after_accept(accepted)
         return accepted.run_ids
@@ -530,7 +532,7 @@ class Engine:
             try:
                 run = self._store.load_run(run_id)
                 if run is not None and run.status == "running":
-                    self._finish(run, Failed(error, retriable=False))
+                    await self._finish(run, Failed(error, retriable=False))
                 return
             except Exception:
                 tries += 1
@@ -646,7 +648,7 @@ class Engine:
                     ),
                     retriable=False,
                 )
-            self._finish(run, outcome)
+            await self._finish(run, outcome)
             return
 
     # -- unloaded runs -----------------------------------------------------------------------------
@@ -698,35 +700,40 @@ class Engine:
             self._wakes = [(moment, run) for moment, run in self._wakes if self._unloaded.get(run) == moment]
             heapq.heapify(self._wakes)
 
-    def _finish(self, run: RunRecord, outcome: Completed | Failed) -> None:
-        current = self._store.load_run(run.id)
-        if current is None or current.status != "running":  # cancelled meanwhile: that outcome stands
+    async def _finish(self, run: RunRecord, outcome: Completed | Failed) -> None:
+        accepted = await self._store.commit(partial(self._store_end, run, outcome))
+        if accepted is None:  # cancelled meanwhile: that outcome stands
             return
-        now = self._clock.now()
-        accepted = Accepted()
-        with self._store.transaction():
-            if isinstance(outcome, Completed):
-                self._store.finish_run(run.id, "completed", now, output=outcome.output)
-            else:
-                self._store.finish_run(run.id, "failed", now, error=outcome.error)
-                function = self._functions.get(run.function_id)
-                if function is not None and function.handles_failure_of is None:
-                    triggering = self._store.load_events(run.event_ids)
-                    data: dict[str, Any] = {
-                        "function_id": run.function_id,
-                        "run_id": run.id,
-                        "error": dataclasses.asdict(outcome.error),
-                        "event": triggering[0],  # as Inngest's failure event carries it
-                    }
-                    if "batch_events" in function.options:
-                        data["events"] = triggering
-                    failure: Event[Any] = Event(name=FAILURE_EVENT, data=data)
-                    accepted = self._accept_events([failure])
         self._after_accept(accepted)
         if isinstance(outcome, Completed):
             self._announce_end(run, "completed", None, MemoData(outcome.output))
         else:
             self._announce_end(run, "failed", outcome.error, MemoError(outcome.error))
+
+    def _store_end(self, run: RunRecord, outcome: Completed | Failed) -> Accepted | None:
+        """Store how the run ended, and its failure event if it failed; None if it was not running any more."""
+        current = self._store.load_run(run.id)
+        if current is None or current.status != "running":
+            return None
+        now = self._clock.now()
+        if isinstance(outcome, Completed):
+            self._store.finish_run(run.id, "completed", now, output=outcome.output)
+            return Accepted()
+        self._store.finish_run(run.id, "failed", now, error=outcome.error)
+        function = self._functions.get(run.function_id)
+        if function is None or function.handles_failure_of is not None:
+            return Accepted()
+        triggering = self._store.load_events(run.event_ids)
+        data: dict[str, Any] = {
+            "function_id": run.function_id,
+            "run_id": run.id,
+            "error": dataclasses.asdict(outcome.error),
+            "event": triggering[0],  # as Inngest's failure event carries it
+        }
+        if "batch_events" in function.options:
+            data["events"] = triggering
+        failure: Event[Any] = Event(name=FAILURE_EVENT, data=data)
+        return self._accept_events([failure])
 
     async def _cron(self, function: Function[Any, Any], trigger: TriggerCron) -> None:
         from croniter import croniter
@@ -826,13 +833,17 @@ class Engine:
         ) -> WaitRecord:
             return self._engine._start_child_run(parent_run_id, step, function, data, wake_at)
 
-        def send_events(self, run_id: str, step: StepId, events: Sequence[Event[Any]]) -> list[str]:
+        async def send_events(self, run_id: str, step: StepId, events: Sequence[Event[Any]]) -> list[str]:
             engine = self._engine
-            with engine._store.transaction():
+
+            def store() -> Accepted:
                 accepted = engine._accept_events(events)
                 memo = MemoData(list[Any](accepted.event_ids))
                 now = engine._clock.now()
                 engine._store.save_memo(run_id, step.hashed, step.deduplicated, memo, now, kind="send", started_at=now)
+                return accepted
+
+            accepted = await engine._store.commit(store)
             engine._after_accept(accepted)
             return accepted.event_ids
 

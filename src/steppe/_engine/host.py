@@ -59,7 +59,7 @@ class RunHost(Protocol):
         """Create and schedule a run of ``function`` for ``step`` to wait on; stores the wait and returns it."""
         ...
 
-    def send_events(self, run_id: str, step: StepId, events: Sequence[Event[Any]]) -> list[str]:
+    async def send_events(self, run_id: str, step: StepId, events: Sequence[Event[Any]]) -> list[str]:
         """Store ``events``, the runs they start and the step's result (the event ids) in one transaction, then
         start those runs: a replay never sends twice. Returns the event ids."""
         ...

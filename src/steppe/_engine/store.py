@@ -9,15 +9,16 @@ file and the cause (``StorageErrors``, the one place that translates them).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
-from collections.abc import Generator, Iterable, Sequence
+from collections.abc import Callable, Generator, Iterable, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from steppe._core.outcomes import ErrorInfo, Memo, MemoData, MemoError, MemoJson
 from steppe._engine.database import (
@@ -62,6 +63,8 @@ RunStatus = Literal["running", "completed", "failed", "cancelled"]
 WaitKind = Literal["sleep", "event", "invoke"]
 StepKind = Literal["run", "sleep", "wait", "invoke", "send"]
 StepStatus = Literal["completed", "failed", "retrying"]
+
+_T = TypeVar("_T")
 
 # The step kind a wait's result is stored under.
 _WAIT_STEP_KIND: dict[str, StepKind] = {"sleep": "sleep", "event": "wait", "invoke": "invoke"}
@@ -241,6 +244,7 @@ class Store:
         self.path = path
         self._lock = lock
         self._synced = synced  # every commit is synced to disk (durability "full"); see _execute_unsynced
+        self._queued: list[tuple[Callable[[], Any], asyncio.Future[Any]]] = []  # see commit
         self._guard = StorageErrors(path)
         self._file = None if path == ":memory:" else Path(path)
         if self._file is not None:
@@ -356,6 +360,8 @@ class Store:
                 raise
 
     def close(self) -> None:
+        if self._queued:  # changes of runs stopped while they waited for their commit: stored, as before a stop
+            self._commit_queued()
         self._db.close()
         if self._file is not None:
             note_disconnected(self._file)
@@ -377,6 +383,70 @@ class Store:
                 with self._guard:
                     self._db.execute("ROLLBACK")
             raise
+
+    async def commit(self, change: Callable[[], _T]) -> _T:
+        """Make ``change`` (a function running this store's statements) one atomic change; returns its result once
+        it is committed, and so, under durability "full", on disk.
+
+        Under "full" this is group commit: the changes waiting at the same turn of the event loop run together at
+        the next turn, each in its own savepoint, in one transaction that syncs once. A change that raises is
+        undone alone and raises to its caller; if the transaction cannot commit, none of them is stored and each
+        caller gets the StorageError. Otherwise (and on ``:memory:``) it is a transaction of its own, at once.
+        """
+        if not self._synced:
+            with self.transaction():
+                return change()
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[_T] = loop.create_future()
+        if not self._queued:
+            loop.call_soon(self._commit_queued)
+        self._queued.append((change, done))
+        return await done
+
+    def _commit_queued(self) -> None:
+        """Run the queued changes in one transaction and commit it (see ``commit``); settles each caller's future.
+
+        A caller cancelled meanwhile (its run stopped) still has its change stored: the work it records was done.
+        """
+        queued, self._queued = self._queued, []
+        outcomes: list[tuple[asyncio.Future[Any], BaseException | None, Any]] = []
+        if len(queued) == 1:  # alone: its own transaction, undone whole if it fails
+            [(change, done)] = queued
+            try:
+                with self.transaction():
+                    value = change()
+            except Exception as error:  # noqa: BLE001 - handed to its caller
+                _settle(done, error, None)
+            except BaseException:
+                done.cancel()
+                raise
+            else:
+                _settle(done, None, value)
+            return
+        try:
+            with self.transaction():
+                for change, done in queued:
+                    self._execute("SAVEPOINT queued_change")
+                    try:
+                        value = change()
+                    except Exception as error:  # this change's failure, handed to its caller
+                        if not self._db.in_transaction:  # SQLite undid the whole transaction (a full disk, say)
+                            raise
+                        self._execute("ROLLBACK TO queued_change")
+                        outcomes.append((done, error, None))
+                    else:
+                        outcomes.append((done, None, value))
+                    self._execute("RELEASE queued_change")
+        except Exception as error:  # noqa: BLE001 - the transaction failed: nothing of it is stored; every caller is told
+            for _, done in queued:
+                _settle(done, _shared_failure(error), None)
+            return
+        except BaseException:
+            for _, done in queued:
+                done.cancel()
+            raise
+        for done, failure, value in outcomes:
+            _settle(done, failure, value)
 
     # -- statements: every one runs inside the guard ----------------------------------------------
 
@@ -875,8 +945,11 @@ class Store:
     # -- run history: attempts, listings, one run in detail ----------------------------------------
 
     def record_run_started(self, run_id: str, now: datetime) -> None:
-        """The run's first attempt began (``created_at`` is when it was created; it may wait to start)."""
-        self._execute("UPDATE runs SET started_at = ? WHERE id = ? AND started_at IS NULL", (now.timestamp(), run_id))
+        """The run's first attempt began (``created_at`` is when it was created; it may wait to start). History, not
+        state, like an attempt's start: under durability "full" it rides along with the next synced commit."""
+        self._execute_unsynced(
+            "UPDATE runs SET started_at = ? WHERE id = ? AND started_at IS NULL", (now.timestamp(), run_id)
+        )
 
     def record_attempt_start(self, run_id: str, step: str, user_id: str, attempt: int, now: datetime) -> None:
         """Attempt ``attempt`` (0 first) of a step began. An attempt cut short by a stopped engine and run again
@@ -1078,6 +1151,28 @@ class InboxCommand:
     seq: int
     kind: InboxKind
     payload: dict[str, Any]
+
+
+def _settle(done: asyncio.Future[Any], failure: BaseException | None, value: Any) -> None:
+    """Hand a queued change's outcome to its caller; the failure of one no longer awaited is reported, not hidden."""
+    if done.cancelled():
+        if failure is not None:
+            done.get_loop().call_exception_handler(
+                {"message": "steppe: a change of a stopped run could not be stored", "exception": failure}
+            )
+    elif failure is None:
+        done.set_result(value)
+    else:
+        done.set_exception(failure)
+
+
+def _shared_failure(error: BaseException) -> BaseException:
+    """The error of a transaction that failed for every change in it, as each of their callers gets it."""
+    if isinstance(error, StorageError):
+        shared = StorageError(str(error))
+        shared.__cause__ = error
+        return shared
+    return error
 
 
 def _run_filter(status: RunStatus | None, function_id: str | Sequence[str] | None) -> tuple[list[str], list[Any]]:
