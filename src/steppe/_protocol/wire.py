@@ -125,29 +125,31 @@ class WireModel(BaseModel):
             return dumped
         result = cast(dict[str, Any], dumped)
         excluded = info.exclude if isinstance(info.exclude, set | dict) else ()
-        fields = type(self).model_fields
-        extra = self.__pydantic_extra__ or {}
         wanted = self.model_fields_set | type(self).null_when_unset
-        nulls: list[str] = []
-        # Declaration order, so the keys come out in the same order on every run.
-        for name in [*fields, *extra]:
-            if name not in wanted or name in excluded:
-                continue
-            if name in fields:
-                if getattr(self, name) is not None:
-                    continue
-                alias = fields[name].serialization_alias
-                key = alias if info.by_alias and alias else name
-            elif extra[name] is None:
-                key = name
-            else:
-                continue
-            nulls.append(key)
-        if not nulls:
+        by_alias = bool(info.by_alias)
+        nulls: set[str] = set()
+        for name, alias in _field_keys(type(self)):
+            if name in wanted and name not in excluded and getattr(self, name) is None:
+                nulls.add(alias if by_alias and alias else name)
+        extra = self.__pydantic_extra__
+        extra_nulls = (
+            [] if not extra else [n for n, v in extra.items() if v is None and n in wanted and n not in excluded]
+        )
+        if not nulls and not extra_nulls:
             return result
-        order = {key: position for position, key in enumerate(_serialized_keys(type(self), by_alias=info.by_alias))}
-        merged = {**result, **{key: None for key in nulls if key not in result}}
-        return dict(sorted(merged.items(), key=lambda item: order.get(item[0], len(order))))
+        # Declared fields in declaration order, then unknown keys, so the keys come out the same on every run.
+        ordered: dict[str, Any] = {}
+        for name, alias in _field_keys(type(self)):
+            key = alias if by_alias and alias else name
+            if key in result:
+                ordered[key] = result[key]
+            elif key in nulls:
+                ordered[key] = None
+        for key, value in result.items():
+            ordered.setdefault(key, value)
+        for key in extra_nulls:
+            ordered.setdefault(key, None)
+        return ordered
 
     def to_wire(self) -> dict[str, JsonValue]:
         """The JSON object for this body (protocol key names, unset optional fields omitted)."""
@@ -159,13 +161,9 @@ class WireModel(BaseModel):
 
 
 @functools.cache
-def _serialized_keys(model: type[BaseModel], *, by_alias: bool | None) -> list[str]:
-    """The JSON keys of a model's declared fields, in declaration order."""
-    keys: list[str] = []
-    for name, info in model.model_fields.items():
-        alias = info.serialization_alias
-        keys.append(alias if by_alias and alias else name)
-    return keys
+def _field_keys(model: type[BaseModel]) -> tuple[tuple[str, str | None], ...]:
+    """A model's declared fields in declaration order: (Python name, serialization alias or None)."""
+    return tuple((name, info.serialization_alias) for name, info in model.model_fields.items())
 
 
 # --- call request ------------------------------------------------------------------------------
