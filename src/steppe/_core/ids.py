@@ -30,6 +30,11 @@ class StepId:
 
     __slots__ = ("hashed", "index", "position", "user_id")
 
+    user_id: str
+    index: int | None
+    hashed: str
+    position: int
+
     def __init__(self, user_id: str, index: int | None, hashed: str, position: int = 0) -> None:
         self.user_id = user_id
         self.index = index
