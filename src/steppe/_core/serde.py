@@ -255,7 +255,10 @@ def codec_for_callable(fn: Callable[..., object], *, output_type: object | None 
     if output_type is not None:
         return codec_for_type(output_type, what=what)
     target = fn if type(fn) is types.FunctionType else _annotation_owner(fn)  # the common case, first: per step
-    entry = _callable_cache_get(target)
+    try:
+        entry = _callable_cache.get(target)
+    except TypeError:  # not weak-referenceable (a builtin, say): nothing cached
+        entry = None
     if entry is None:
         declared = _declared_return_type(target, what)
         entry = _UNTYPED_ENTRY if declared is UNTYPED else _CallableEntry(declared, _adapter_for(declared, what))
@@ -276,13 +279,6 @@ _UNTYPED_ENTRY: Final = _CallableEntry(UNTYPED, None)
 # per test do not pile up; bound methods and partials are fresh objects on every access, their function
 # is not.
 _callable_cache: weakref.WeakKeyDictionary[object, _CallableEntry] = weakref.WeakKeyDictionary()
-
-
-def _callable_cache_get(target: object) -> _CallableEntry | None:
-    try:
-        return _callable_cache.get(target)
-    except TypeError:  # not weak-referenceable (a builtin, say): nothing cached
-        return None
 
 
 def _callable_cache_put(target: object, entry: _CallableEntry) -> None:

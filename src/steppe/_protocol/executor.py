@@ -16,7 +16,7 @@ import math
 from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Final, Generic, TypeAlias, TypeVar, cast
+from typing import Any, Final, Generic, TypeAlias, TypeVar
 
 from pydantic import JsonValue, ValidationError
 
@@ -233,8 +233,11 @@ class _StoredSteps(Mapping[str, core.Memo], Generic[_Stored]):
         self._parse = parse
 
     def get(self, hashed: str, default: None = None) -> core.Memo | None:  # type: ignore[override]  # pyright: ignore[reportIncompatibleMethodOverride]
-        raw = self._stored.get(hashed, _MISSING)
-        return default if raw is _MISSING else _core_memo(self._parse(cast(_Stored, raw)))
+        stored = self._stored
+        if hashed not in stored:
+            return default
+        memo = self._parse(stored[hashed])
+        return memo if type(memo) is core.MemoData else _core_memo(memo)  # the common case without a call: per step
 
     def __getitem__(self, hashed: str) -> core.Memo:
         return _core_memo(self._parse(self._stored[hashed]))
@@ -244,9 +247,6 @@ class _StoredSteps(Mapping[str, core.Memo], Generic[_Stored]):
 
     def __len__(self) -> int:
         return len(self._stored)
-
-
-_MISSING: Final = object()
 
 
 def _same(memo: wire.Memo) -> wire.Memo:
