@@ -8,13 +8,16 @@ requests, so step semantics live in one place.
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from steppe._core.ids import StepId
 from steppe._core.outcomes import Memo
 from steppe._core.requests import StepRequest
 
-__all__ = ["Driver"]
+if TYPE_CHECKING:
+    import asyncio
+
+__all__ = ["Driver", "ThreadedDriver"]
 
 
 class Driver(Protocol):
@@ -34,4 +37,15 @@ class Driver(Protocol):
         Returns the step's output, raises ``StepError`` when the step failed for good, or raises
         ``Interrupt`` to suspend the run.
         """
+        ...
+
+
+@runtime_checkable
+class ThreadedDriver(Driver, Protocol):
+    """A driver that can let a sync body's thread run a new step itself, rather than hand it to ``new_step`` on
+    the loop and wait there for its handler to come back."""
+
+    def step_from_thread(self, request: StepRequest, loop: asyncio.AbstractEventLoop) -> tuple[object] | None:
+        """Called on a sync body's thread (not ``loop``'s) for a step with nothing stored: ``(output,)`` once the
+        step is handled (or raises as ``new_step`` does), or ``None`` if it must go to ``new_step`` instead."""
         ...
