@@ -136,19 +136,17 @@ class StepRuntime:
         memo = self.driver.memo(step_id)
         if memo is not None:
             return resolve_memo(step_id, memo, codec)
-        new = functools.partial(self.new_step, step_id, mode, request)
-        if self.loop is None:
-            inline: _T = run_to_end(new())
-            return inline
-        if self._from_thread is not None:
-            built = request(step_id, mode)
-            handled = self._from_thread(built, self.loop)
-            if handled is not None:
-                here: _T = handled[0]  # type: ignore[assignment]  # pyright: ignore[reportAssignmentType]
-                return here
-            new = functools.partial(self.driver.new_step, built)
-        result: _T = block_on(self.loop, new)
-        return result
+        if self._from_thread is None or self.loop is None:
+            new = functools.partial(self.new_step, step_id, mode, request)
+            result: _T = run_to_end(new()) if self.loop is None else block_on(self.loop, new)
+            return result
+        built = request(step_id, mode)
+        handled = self._from_thread(built, self.loop) or (
+            block_on(self.loop, functools.partial(self.driver.new_step, built)),
+        )
+        # A driver gives ``object``: the output of the step whose codec is ``codec``.
+        output: _T = handled[0]  # type: ignore[assignment]  # pyright: ignore[reportAssignmentType]
+        return output
 
     def stored(self, step_id: StepId, codec: Codec[_T]) -> tuple[_T] | None:
         memo = self.driver.memo(step_id)

@@ -316,7 +316,7 @@ class EmbeddedDriver:
             await self._park(retry_at)
 
     async def _succeeded(
-        self, request: RunRequest, value: object, output: str, attempt: int, started: float, started_at: datetime
+        self, request: RunRequest, value: object, output: bytes, attempt: int, started: float, started_at: datetime
     ) -> object:
         await self._host.store.commit(partial(self._store_outcome, request, MemoJson(output), attempt, started_at))
         self._report_end(request, attempt, started, None, None)
@@ -596,11 +596,11 @@ class _RanHere:
     started_at: datetime = datetime.min  # recorded on the loop (``_began_here``), which runs before it is read
     fault: Exception | None = None  # recording the start failed: the engine's fault
     value: object = None
-    output: str | None = None  # the value as stored, once the handler returned a plain value
+    output: bytes | None = None  # the value as stored, once the handler returned a plain value
     awaiting: Awaitable[object] | None = None  # what the handler returned, if awaitable: awaited on the loop
     error: BaseException | None = None  # what the handler (or dumping its value) raised
 
-    async def outcome(self, request: RunRequest) -> tuple[object, str]:
+    async def outcome(self, request: RunRequest) -> tuple[object, bytes]:
         """The handler's value and output, raising what it raised; an awaitable it returned is awaited here."""
         if self.error is not None:
             raise self.error
