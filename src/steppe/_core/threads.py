@@ -6,7 +6,9 @@ concurrent sync runs would fill it with bodies waiting on steps that can never g
 So each body gets a dedicated thread. While it waits for a step (``block_on``), that thread is idle and
 already off the event loop, so the step's sync handler runs there: a step costs one round trip to the loop
 and back to hand the handler over and one to report its result, through a queue and ``call_soon_threadsafe``,
-rather than two more thread hops through a pool. Sync handlers of ``async def`` bodies run in a bounded pool;
+rather than two more thread hops through a pool. A driver that can (``ThreadedDriver``, the embedded engine's)
+saves one of them: the thread runs the handler at once and waits for the loop only to have its outcome stored
+(``wait_on_loop``). Sync handlers of ``async def`` bodies run in a bounded pool;
 it is one pool for the process rather than each event loop's default executor, so that the several loops of
 one process (an engine's, the served path's kept loops) share one set of threads.
 """

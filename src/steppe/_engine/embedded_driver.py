@@ -328,12 +328,14 @@ class EmbeddedDriver:
         """On a sync body's thread: run a plain handler's step right here when it may start at once (no
         concurrency limit to wait for, no stub, no retry pending, no replay after each step, the run not unloaded).
 
-        The thread runs the handler while the loop records the attempt's start, then hands the outcome over in the
-        same message that asks for the answer; the loop stores it and answers once it is committed (and so, under
-        durability "full", on disk). So the body waits for the loop once per step, where ``new_step`` costs it
-        twice (for the handler, then for the stored result). A failed attempt, an awaitable result or a group
-        commit is settled by a task on the loop (``_finish_here``), its retries handed back to this thread as
-        ``new_step`` would. ``None``: the step goes to ``new_step``.
+        The thread tells the loop the attempt starts (not waiting for the loop to record it) and runs the handler,
+        then hands the outcome over in the message that asks for the answer; the loop stores it and answers once
+        it is committed (and so, under durability "full", on disk), before the body goes on. So the body waits for
+        the loop once per step, where ``new_step`` costs it twice (for the handler, then for the stored result). A
+        failed attempt, an awaitable result or a group commit is settled by a task on the loop (``_finish_here``),
+        which hands retries back to this thread as ``new_step`` does. If the run was unloaded meanwhile (the check
+        below raced the loop), the outcome is stored all the same and the body gets ``Interrupt``, as its other
+        steps do. ``None``: the step goes to ``new_step``.
         """
         if (
             not self._starts_at_once
@@ -378,11 +380,11 @@ class EmbeddedDriver:
             return
         try:
             store.commit_at_once(partial(self._store_outcome, request, MemoJson(ran.output), 0, ran.started_at))
-        except Exception as error:  # noqa: BLE001 - handed to the body as _new_step hands it
+            self._report_end(request, 0, ran.started, None, None)
+        except Exception as error:  # noqa: BLE001 - handed to the body as _new_step hands it (the body must not hang)
             self._ended_here()
             waiter.end(None, EngineFault(error) if is_engine_fault(error) else error)
             return
-        self._report_end(request, 0, ran.started, None, None)
         self._ended_here()
         waiter.end(ran.value, None if self._unloaded_at is None else Interrupt())
 
