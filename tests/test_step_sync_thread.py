@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 import steppe
+from steppe._engine.progress import StepFinished
 from steppe.options import Concurrency
 from steppe.testing import run_function
 
@@ -172,3 +173,28 @@ async def test_stubs_and_replay_after_every_step_in_a_def_body() -> None:
         ["real a", "real stubbed", "real b"],
         ["a", "stubbed", "b"],
     )
+
+
+async def test_a_failing_progress_listener_fails_a_def_body_as_an_async_one(make_engine: Any) -> None:
+    # The step's outcome is stored on the loop after the body's thread ran it: what fails there reaches the body.
+    client = steppe.Client("step-sync-listener")
+
+    @client.create_function(fn_id="sync", trigger=steppe.TriggerEvent(event="sync"), retries=0)
+    def sync_body(ctx: steppe.Context, step: steppe.StepSync) -> int:
+        return step.run("a", lambda: 1)
+
+    @client.create_function(fn_id="async", trigger=steppe.TriggerEvent(event="async"), retries=0)
+    async def async_body(ctx: steppe.Context, step: steppe.Step) -> int:
+        return await step.run("a", lambda: 1)
+
+    def broken(progress: object) -> None:
+        if isinstance(progress, StepFinished):
+            raise RuntimeError("the listener broke")
+
+    engine = await make_engine(client, listeners=[broken])
+    ended: list[tuple[str, str | None]] = []
+    for name in ("async", "sync"):
+        [run_id] = await engine.send(steppe.Event(name=name))
+        result = await engine.wait(run_id, timeout=30)
+        ended.append((result.status, None if result.error is None else result.error.message))
+    assert ended == [("failed", "the listener broke")] * 2
