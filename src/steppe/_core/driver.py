@@ -8,7 +8,8 @@ requests, so step semantics live in one place.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Protocol, TypeAlias
 
 from steppe._core.ids import StepId
 from steppe._core.outcomes import Memo
@@ -17,7 +18,7 @@ from steppe._core.requests import StepRequest
 if TYPE_CHECKING:
     import asyncio
 
-__all__ = ["Driver", "ThreadedDriver"]
+__all__ = ["Driver", "FromThread", "ThreadedDriver"]
 
 
 class Driver(Protocol):
@@ -40,7 +41,6 @@ class Driver(Protocol):
         ...
 
 
-@runtime_checkable
 class ThreadedDriver(Driver, Protocol):
     """A driver that can let a sync body's thread run a new step itself, rather than hand it to ``new_step`` on
     the loop and wait there for its handler to come back."""
@@ -49,3 +49,7 @@ class ThreadedDriver(Driver, Protocol):
         """Called on a sync body's thread (not ``loop``'s) for a step with nothing stored: ``(output,)`` once the
         step is handled (or raises as ``new_step`` does), or ``None`` if it must go to ``new_step`` instead."""
         ...
+
+
+FromThread: TypeAlias = "Callable[[StepRequest, asyncio.AbstractEventLoop], tuple[object] | None]"
+"""The type of ``ThreadedDriver.step_from_thread``, bound."""
