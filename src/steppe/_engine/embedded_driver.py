@@ -277,17 +277,16 @@ class EmbeddedDriver:
             await self._park(state.retry_at)
         while True:
             if ran is not None:
-                started, started_at = ran.started, ran.started_at
-                if ran.fault is not None:
-                    raise ran.fault  # recording the attempt's start failed: the engine's fault, not the step's
+                first, ran = ran, None
+                started, started_at = first.started, first.started_at
+                if first.fault is not None:
+                    raise first.fault  # recording the attempt's start failed: the engine's fault, not the step's
                 try:
-                    value, output = await ran.outcome(request)
+                    value, output = await first.outcome(request)
                 except Exception as error:  # noqa: BLE001 - as below
                     failed = classify_failure(error)
                 else:
                     return await self._succeeded(request, value, output, attempt, started, started_at)
-                finally:
-                    ran = None
             else:
                 async with self._step_slot():  # reported as started once it holds its concurrency slot
                     started = time.monotonic()
