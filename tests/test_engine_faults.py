@@ -157,6 +157,32 @@ async def test_a_full_disk_in_a_sync_function_does_not_reach_its_code(
     assert (result.status, result.output, seen) == ("completed", "charged", [])
 
 
+@pytest.mark.parametrize("method", ["record_attempt_start", "save_memo"])
+async def test_a_full_disk_under_a_sync_functions_step_does_not_reach_its_code(
+    make_engine: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, method: str
+) -> None:
+    # Recording the attempt's start fails while the body's thread already runs the handler, or storing its result
+    # fails: either way the body never sees the fault, and the step is stored once the disk works again.
+    client = steppe.Client("faults-sync-steps")
+    seen: list[BaseException] = []
+
+    @client.create_function(fn_id="pay", trigger=steppe.TriggerEvent(event="pay"))
+    def pay(ctx: steppe.Context, step: steppe.StepSync) -> list[str]:
+        try:
+            return [step.run("charge", lambda: "charged"), step.run("mail", lambda: "mailed")]
+        except Exception as error:  # noqa: BLE001 - a careless user's catch-all: it must not see the engine's faults
+            seen.append(error)
+            return []
+
+    engine = await make_engine(client)
+    calls = _failing(monkeypatch, method, lambda: sqlite3.OperationalError(DISK_FULL), times=2)
+    [run_id] = await engine.send(steppe.Event(name="pay"))
+    result = await engine.wait(run_id, timeout=10)
+    assert (result.status, result.output, seen) == ("completed", ["charged", "mailed"], [])
+    assert calls[0] == 4  # twice refused, then once for each step
+    assert [step.status for step in steppe.Runs(tmp_path / "steppe.db").get(run_id).steps] == ["completed"] * 2
+
+
 @pytest.mark.parametrize("durability", ["normal", "full"])  # "full": the branches' results share one commit
 async def test_a_full_disk_under_a_parallel_group_does_not_reach_its_code(
     make_engine: Any, monkeypatch: pytest.MonkeyPatch, durability: str

@@ -43,6 +43,14 @@ async def three_steps(ctx: steppe.Context, step: steppe.Step) -> int:
     return value
 
 
+@client.create_function(fn_id="three-sync-steps", trigger=steppe.TriggerEvent(event="group/three-sync"))
+def three_sync_steps(ctx: steppe.Context, step: steppe.StepSync) -> int:
+    value = 0
+    for index in range(3):
+        value = step.run(f"s{index}", lambda v: v + 1, value)
+    return value
+
+
 @client.create_function(fn_id="fan-out", trigger=steppe.TriggerEvent(event="group/fan-out"))
 async def fan_out(ctx: steppe.Context, step: steppe.Step) -> int:
     return sum(await step.parallel((step.defer("a", add_one, 1), step.defer("b", add_one, 2))))
@@ -108,11 +116,12 @@ async def completed(engine: Engine, run_id: str) -> Any:
     return result.output
 
 
-async def test_a_run_of_three_steps_makes_five_synced_commits(tmp_path: Path) -> None:
+@pytest.mark.parametrize("name", ["group/three", "group/three-sync"], ids=["async def", "def + StepSync"])
+async def test_a_run_of_three_steps_makes_five_synced_commits(tmp_path: Path, name: str) -> None:
     # The event with the run it creates, each step's result, the run's end; the run's start time and each
     # attempt's start record ride along with the next of them (before: the start time was a sixth).
     async with traced(tmp_path / "app.db") as (engine, trace):
-        [run_id] = await engine.send(steppe.Event(name="group/three"))
+        [run_id] = await engine.send(steppe.Event(name=name))
         assert await completed(engine, run_id) == 3
     commits = trace.synced_commits()
     assert len(commits) == 5, commits
@@ -161,6 +170,29 @@ async def test_a_change_that_fails_is_undone_alone_and_the_others_of_its_commit_
     assert first.count("INSERT INTO events") == 2
     assert any(statement.startswith("ROLLBACK TO") for statement in trace.statements)
     assert stored == 1
+
+
+@pytest.mark.parametrize("durability", ["normal", "full"])
+async def test_a_sync_bodys_step_result_is_stored_before_its_next_step_starts(tmp_path: Path, durability: str) -> None:
+    # As below, for a def body whose thread runs its steps' handlers itself.
+    seen: list[int] = []
+    run_ids: list[str] = []
+    database = tmp_path / "app.db"
+    app = steppe.Client("group-commit-order-sync")
+
+    def stored_steps() -> int:
+        return sum(step.status == "completed" for step in steppe.Runs(database).get(run_ids[0]).steps)
+
+    @app.create_function(fn_id="count", trigger=steppe.TriggerEvent(event="count"))
+    def count(ctx: steppe.Context, step: steppe.StepSync) -> None:
+        for index in range(3):
+            step.run(f"c{index}", lambda: seen.append(stored_steps()))
+
+    durable: Any = durability
+    async with steppe.Engine(app, database=database, durability=durable) as engine:
+        run_ids.extend(await engine.send(steppe.Event(name="count")))
+        assert (await engine.wait(run_ids[0], timeout=30)).status == "completed"
+    assert seen == [0, 1, 2]
 
 
 @pytest.mark.parametrize("durability", ["normal", "full"])

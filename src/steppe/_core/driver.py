@@ -8,13 +8,17 @@ requests, so step semantics live in one place.
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Protocol, TypeAlias
 
 from steppe._core.ids import StepId
 from steppe._core.outcomes import Memo
 from steppe._core.requests import StepRequest
 
-__all__ = ["Driver"]
+if TYPE_CHECKING:
+    import asyncio
+
+__all__ = ["Driver", "FromThread", "ThreadedDriver"]
 
 
 class Driver(Protocol):
@@ -35,3 +39,17 @@ class Driver(Protocol):
         ``Interrupt`` to suspend the run.
         """
         ...
+
+
+class ThreadedDriver(Driver, Protocol):
+    """A driver that can let a sync body's thread run a new step itself, rather than hand it to ``new_step`` on
+    the loop and wait there for its handler to come back."""
+
+    def step_from_thread(self, request: StepRequest, loop: asyncio.AbstractEventLoop) -> tuple[object] | None:
+        """Called on a sync body's thread (not ``loop``'s) for a step with nothing stored: ``(output,)`` once the
+        step is handled (or raises as ``new_step`` does), or ``None`` if it must go to ``new_step`` instead."""
+        ...
+
+
+FromThread: TypeAlias = "Callable[[StepRequest, asyncio.AbstractEventLoop], tuple[object] | None]"
+"""The type of ``ThreadedDriver.step_from_thread``, bound."""

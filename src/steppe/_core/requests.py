@@ -37,10 +37,16 @@ class _Request:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RunRequest(_Request):
-    """Run ``execute`` (the user's handler, already bound to its arguments) and store its output."""
+    """Run ``execute`` (the user's handler, already bound to its arguments) and store its output.
+
+    ``run_here``, for a plain ``def`` handler, is that handler bound the same way to run on the calling thread
+    instead: a sync body's thread, which a driver may let run its own step (``Driver.step_from_thread``). Its
+    result may be awaitable (a lambda around a coroutine function): that is awaited on the loop.
+    """
 
     execute: Callable[[], Awaitable[object]]
     codec: Codec[Any]
+    run_here: Callable[[], object] | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 
 from steppe._core.calls import StepCoroutine
-from steppe._core.driver import Driver
+from steppe._core.driver import Driver, FromThread
 from steppe._core.errors import NestedStepError, StepError, StepUsageError
 from steppe._core.ids import StepId, StepIdAllocator
 from steppe._core.outcomes import Memo, MemoData, MemoJson
@@ -96,6 +96,8 @@ class StepRuntime:
         # Step calls made but not awaited yet (an ordered set): any left when the body returns never ran.
         self._unawaited: dict[StepCoroutine[Any], None] = {}
         self._warned_duplicates = False
+        # A ThreadedDriver's step_from_thread (getattr: an isinstance check of the protocol costs ~30 µs an attempt).
+        self._from_thread: FromThread | None = getattr(driver, "step_from_thread", None)
 
     def describe(self, step_id: str) -> str:
         return f"step {step_id!r} of function {self.function_id!r}"
@@ -129,15 +131,23 @@ class StepRuntime:
 
     def run_blocking(self, user_id: str, codec: Codec[_T], request: RequestFactory) -> _T:
         """A sync function's step, from its worker thread: resolved from storage right here when it has a stored
-        result, else on the engine's loop (where drivers run), waiting for it; its sync handler runs back on this
-        thread."""
+        result, else by the driver on this thread if it can (``ThreadedDriver``), else on the engine's loop (where
+        drivers run), waiting for it; its sync handler runs back on this thread."""
         step_id, mode = self.take_id(user_id)
         memo = self.driver.memo(step_id)
         if memo is not None:
             return resolve_memo(step_id, memo, codec)
-        new = functools.partial(self.new_step, step_id, mode, request)
-        result: _T = run_to_end(new()) if self.loop is None else block_on(self.loop, new)
-        return result
+        if self._from_thread is None or self.loop is None:
+            new = functools.partial(self.new_step, step_id, mode, request)
+            result: _T = run_to_end(new()) if self.loop is None else block_on(self.loop, new)
+            return result
+        built = request(step_id, mode)
+        handled = self._from_thread(built, self.loop) or (
+            block_on(self.loop, functools.partial(self.driver.new_step, built)),
+        )
+        # A driver gives ``object``: the output of the step whose codec is ``codec``.
+        output: _T = handled[0]  # type: ignore[assignment]  # pyright: ignore[reportAssignmentType]
+        return output
 
     def stored(self, step_id: StepId, codec: Codec[_T]) -> tuple[_T] | None:
         memo = self.driver.memo(step_id)
@@ -220,6 +230,34 @@ class StepRuntime:
                 _running_step.reset(token)
 
         return execute
+
+    def bind_blocking(
+        self, step_id: StepId, handler: Callable[..., Any], args: tuple[Any, ...]
+    ) -> Callable[[], object] | None:
+        """A plain handler bound to its args to run on the calling thread, as ``bind_handler`` runs it off the loop
+        (guarded against nested steps, in a copy of the context); an awaitable result comes back as a coroutine
+        that awaits it under the same guard, for the loop. ``None`` for a coroutine function or without a loop."""
+        if self.loop is None or inspect.iscoroutinefunction(handler):
+            return None
+        return functools.partial(_run_guarded, step_id, handler, args)
+
+
+def _run_guarded(step_id: StepId, handler: Callable[..., Any], args: tuple[Any, ...]) -> object:
+    return contextvars.copy_context().run(_guarded, step_id, handler, args)
+
+
+def _guarded(step_id: StepId, handler: Callable[..., Any], args: tuple[Any, ...]) -> object:
+    _running_step.set(step_id)  # in the copy of the context this runs in
+    result = handler(*args)
+    return _awaited_guarded(step_id, result) if inspect.isawaitable(result) else result
+
+
+async def _awaited_guarded(step_id: StepId, awaitable: Awaitable[_T]) -> _T:
+    token = _running_step.set(step_id)
+    try:
+        return await awaitable
+    finally:
+        _running_step.reset(token)
 
 
 def _run_here(handler: Callable[..., Any], args: tuple[Any, ...]) -> object:

@@ -71,6 +71,7 @@ class _StepRequests:
                 parallel=mode,
                 execute=runtime.bind_handler(sid, handler, args),
                 codec=codec,
+                run_here=runtime.bind_blocking(sid, handler, args),
             ),
         )
 

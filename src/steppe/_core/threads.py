@@ -6,7 +6,9 @@ concurrent sync runs would fill it with bodies waiting on steps that can never g
 So each body gets a dedicated thread. While it waits for a step (``block_on``), that thread is idle and
 already off the event loop, so the step's sync handler runs there: a step costs one round trip to the loop
 and back to hand the handler over and one to report its result, through a queue and ``call_soon_threadsafe``,
-rather than two more thread hops through a pool. Sync handlers of ``async def`` bodies run in a bounded pool;
+rather than two more thread hops through a pool. A driver that can (``ThreadedDriver``, the embedded engine's)
+saves one of them: the thread runs the handler at once and waits for the loop only to have its outcome stored
+(``wait_on_loop``). Sync handlers of ``async def`` bodies run in a bounded pool;
 it is one pool for the process rather than each event loop's default executor, so that the several loops of
 one process (an engine's, the served path's kept loops) share one set of threads.
 """
@@ -25,7 +27,7 @@ if TYPE_CHECKING:
     import queue
     from concurrent.futures import ThreadPoolExecutor
 
-__all__ = ["block_on", "run_blocking", "run_in_own_thread"]
+__all__ = ["Waiter", "block_on", "run_blocking", "run_in_own_thread", "wait_on_loop"]
 
 _T = TypeVar("_T")
 
@@ -60,30 +62,49 @@ class _Ended:
         self.error = error
 
 
-def block_on(loop: asyncio.AbstractEventLoop, make: Callable[[], Coroutine[Any, Any, _T]]) -> _T:
-    """From a thread that is not ``loop``'s: run ``make()`` as a task on ``loop`` (in a copy of this thread's
-    context) and block until it ends, meanwhile running here the handlers it passes to ``run_blocking``."""
+class Waiter:
+    """A thread blocked in ``wait_on_loop``, as the loop sees it: end its wait, or start a task whose outcome ends
+    it (and whose ``run_blocking`` handlers run on that thread meanwhile). Used on the loop only."""
+
+    __slots__ = ("_inbox", "_loop")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, inbox: queue.SimpleQueue[Any]) -> None:
+        self._loop = loop
+        self._inbox = inbox
+
+    def end(self, result: object, error: BaseException | None) -> None:
+        """The waiting thread returns ``result``, or raises ``error`` if it is not ``None``."""
+        self._inbox.put(_Ended(result, error))
+
+    def spawn(self, coroutine: Coroutine[Any, Any, Any]) -> None:
+        """Run ``coroutine`` as a task, in a copy of the current context; its outcome ends the wait."""
+        context = contextvars.copy_context()
+        context.run(_waiting_thread.set, self._inbox)
+        self._loop.create_task(self._report(coroutine), context=context)
+
+    async def _report(self, coroutine: Coroutine[Any, Any, Any]) -> None:
+        # Puts the outcome itself: a done callback would cost another loop turn.
+        try:
+            result = await coroutine
+        except BaseException as error:  # noqa: BLE001 - raised again on the waiting thread
+            self.end(None, error)
+        else:
+            self.end(result, None)
+
+
+def wait_on_loop(loop: asyncio.AbstractEventLoop, start: Callable[[Waiter], None]) -> Any:
+    """From a thread that is not ``loop``'s: call ``start`` on ``loop`` (in a copy of this thread's context) with
+    this thread's ``Waiter``, and block until the loop ends the wait, meanwhile running here the handlers a task
+    it spawned passes to ``run_blocking``. One hand-off to the loop, one back, plus two per handler."""
     import queue  # here, not at the top, as asyncio in run_blocking
 
     inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
-    context = contextvars.copy_context()
-    context.run(_waiting_thread.set, inbox)
-
-    async def report() -> None:  # puts the outcome itself: a done callback would cost another loop turn
-        try:
-            result = await make()
-        except BaseException as error:  # noqa: BLE001 - raised again on the waiting thread
-            inbox.put(_Ended(None, error))
-        else:
-            inbox.put(_Ended(result, None))
-
-    loop.call_soon_threadsafe(functools.partial(loop.create_task, report(), context=context))
+    loop.call_soon_threadsafe(start, Waiter(loop, inbox))
     while True:
         message = inbox.get()
         if isinstance(message, _Ended):
             if message.error is None:
-                ended: _T = message.result  # type: ignore[assignment]  # pyright: ignore[reportAssignmentType]
-                return ended
+                return message.result
             try:
                 raise message.error
             finally:
@@ -95,6 +116,13 @@ def block_on(loop: asyncio.AbstractEventLoop, make: Callable[[], Coroutine[Any, 
             result, error = None, raised
         loop.call_soon_threadsafe(_settle, future, result, error)
         del result, error  # as above: a handler's error must not keep this frame in a cycle
+
+
+def block_on(loop: asyncio.AbstractEventLoop, make: Callable[[], Coroutine[Any, Any, _T]]) -> _T:
+    """From a thread that is not ``loop``'s: run ``make()`` as a task on ``loop`` (in a copy of this thread's
+    context) and block until it ends, meanwhile running here the handlers it passes to ``run_blocking``."""
+    result: _T = wait_on_loop(loop, lambda waiter: waiter.spawn(make()))
+    return result
 
 
 async def run_blocking(function: Callable[..., _T], *args: Any) -> _T:

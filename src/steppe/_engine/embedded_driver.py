@@ -15,8 +15,9 @@ coroutine, tasks and thread; the engine keeps only when to wake it and replays i
 from __future__ import annotations
 
 import asyncio
+import inspect
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -37,6 +38,7 @@ from steppe._core.requests import (
     WaitForEventRequest,
 )
 from steppe._core.runtime import resolve_memo
+from steppe._core.threads import Waiter, wait_on_loop
 from steppe._engine.faults import EngineFault, is_engine_fault
 from steppe._engine.host import RunHost
 from steppe._engine.progress import (
@@ -83,6 +85,9 @@ class EmbeddedDriver:
         self._stubs = step_stubs or {}
         # Entered around each execution of a step handler: the function's concurrency limits.
         self._step_slot: Callable[[], AbstractAsyncContextManager[None]] = step_slot or nullcontext
+        # Whether a sync body's thread may run a run step's first attempt itself (``step_from_thread``): nothing
+        # has to happen on the loop before the handler starts.
+        self._starts_at_once = step_slot is None and not replay_every_step
         self._stored_before = frozenset(memos)
         self._visited: set[str] = set()
         self._slice_started = time.monotonic()  # when this run last yielded the loop (see LOOP_SHARE)
@@ -120,14 +125,14 @@ class EmbeddedDriver:
         self._in_flight += 1
         self._check_parked()
         try:
-            return await self._new_step(request)
+            return await self._new_step(self._dispatch(request))
         finally:
             self._in_flight -= 1
             self._check_parked()
 
-    async def _new_step(self, request: StepRequest) -> object:
+    async def _new_step(self, dispatched: Coroutine[Any, Any, object]) -> object:
         try:
-            value = await self._dispatch(request)
+            value = await dispatched
         except StepError:
             if self._replay_every_step:
                 raise Interrupt from None  # the replay raises it again, from the stored failure
@@ -262,28 +267,38 @@ class EmbeddedDriver:
         )
         self._memos[step_id.hashed] = memo
 
-    async def _run_step(self, request: RunRequest) -> object:
+    async def _run_step(self, request: RunRequest, ran: _RanHere | None = None) -> object:
+        """The step's attempts until one succeeds or it fails for good; ``ran``: its first attempt, which a sync
+        body's thread ran itself (``step_from_thread``) and which is settled here."""
         host, step = self._host, request.id
         state = self._retrying.get(step.hashed, _FIRST_ATTEMPT)
         attempt = state.attempts
-        if state.retry_at is not None:
+        if state.retry_at is not None and ran is None:
             await self._park(state.retry_at)
         while True:
-            async with self._step_slot():  # reported as started once it holds its concurrency slot
-                started = time.monotonic()
-                started_at = self._record_attempt_start(request, attempt)
-                self._report_start(request, attempt, started)
+            if ran is not None:
+                first, ran = ran, None
+                started, started_at = first.started, first.started_at
+                if first.fault is not None:
+                    raise first.fault  # recording the attempt's start failed: the engine's fault, not the step's
                 try:
-                    value = await self._execute(request)
-                    output = request.codec.dump_json(value)
-                except Exception as error:  # noqa: BLE001 - a step's own failure is retried (or not) below
+                    value, output = await first.outcome(request)
+                except Exception as error:  # noqa: BLE001 - as below
                     failed = classify_failure(error)
                 else:
-                    await host.store.commit(
-                        partial(self._store_outcome, request, MemoJson(output), attempt, started_at)
-                    )
-                    self._report_end(request, attempt, started, None, None)
-                    return value
+                    return await self._succeeded(request, value, output, attempt, started, started_at)
+            else:
+                async with self._step_slot():  # reported as started once it holds its concurrency slot
+                    started = time.monotonic()
+                    started_at = self._record_attempt_start(request, attempt)
+                    self._report_start(request, attempt, started)
+                    try:
+                        value = await self._execute(request)
+                        output = request.codec.dump_json(value)
+                    except Exception as error:  # noqa: BLE001 - a step's own failure is retried (or not) below
+                        failed = classify_failure(error)
+                    else:
+                        return await self._succeeded(request, value, output, attempt, started, started_at)
             attempt += 1
             now = host.clock.now()
             failure = failed.error
@@ -298,6 +313,92 @@ class EmbeddedDriver:
             await host.store.commit(partial(self._store_retry, request, attempt, retry_at, failure, started_at, now))
             self._report_end(request, attempt - 1, started, failure, retry_at)
             await self._park(retry_at)
+
+    async def _succeeded(
+        self, request: RunRequest, value: object, output: bytes, attempt: int, started: float, started_at: datetime
+    ) -> object:
+        await self._host.store.commit(partial(self._store_outcome, request, MemoJson(output), attempt, started_at))
+        self._report_end(request, attempt, started, None, None)
+        return value
+
+    # -- a sync body's run step, run on its own thread --------------------------------------------------------
+
+    def step_from_thread(self, request: StepRequest, loop: asyncio.AbstractEventLoop) -> tuple[object] | None:
+        """On a sync body's thread: run a plain handler's step right here when it may start at once (no
+        concurrency limit to wait for, no stub, no retry pending, no replay after each step, the run not unloaded).
+
+        The thread tells the loop the attempt starts (not waiting for the loop to record it) and runs the handler,
+        then hands the outcome over in the message that asks for the answer; the loop stores it and answers once
+        it is committed (and so, under durability "full", on disk), before the body goes on. So the body waits for
+        the loop once per step, where ``new_step`` costs it twice (for the handler, then for the stored result). A
+        failed attempt, an awaitable result or a group commit is settled by a task on the loop (``_finish_here``),
+        which hands retries back to this thread as ``new_step`` does. If the run was unloaded meanwhile (the check
+        below raced the loop), the outcome is stored all the same and the body gets ``Interrupt``, as its other
+        steps do. ``None``: the step goes to ``new_step``.
+        """
+        if (
+            not self._starts_at_once
+            or not isinstance(request, RunRequest)
+            or request.run_here is None
+            or self._unloaded_at is not None
+            or request.id.hashed in self._retrying
+            or self._stub(request.id)[0]
+        ):
+            return None
+        ran = _RanHere(time.monotonic())
+        loop.call_soon_threadsafe(self._began_here, request, ran)
+        try:
+            result = request.run_here()
+            if inspect.isawaitable(result):
+                ran.awaiting = result
+            else:
+                ran.value, ran.output = result, request.codec.dump_json(result)
+        except BaseException as error:  # noqa: BLE001 - settled on the loop, as new_step would
+            ran.error = error
+        try:
+            return (wait_on_loop(loop, partial(self._ran_here, request, ran)),)
+        finally:
+            del ran  # it may hold an error whose traceback holds this frame: no cycle left for the collector
+
+    def _began_here(self, request: RunRequest, ran: _RanHere) -> None:
+        """On the loop, as the thread starts the handler: what ``_run_step`` does before it (a fault is kept)."""
+        self._in_flight += 1
+        self._check_parked()
+        try:
+            ran.started_at = self._record_attempt_start(request, 0)
+            self._report_start(request, 0, ran.started)
+        except Exception as error:  # noqa: BLE001 - raised by _ran_here, as _run_step would before the handler
+            ran.fault = error
+
+    def _ran_here(self, request: RunRequest, ran: _RanHere, waiter: Waiter) -> None:
+        """On the loop, once the thread ran the handler: store a plain success at once and answer; leave anything
+        else to ``_finish_here``."""
+        store = self._host.store
+        if ran.output is None or ran.fault is not None or not store.commits_at_once:
+            waiter.spawn(self._finish_here(request, ran))
+            return
+        try:
+            store.commit_at_once(partial(self._store_outcome, request, MemoJson(ran.output), 0, ran.started_at))
+            self._report_end(request, 0, ran.started, None, None)
+        except Exception as error:  # noqa: BLE001 - handed to the body as _new_step hands it (the body must not hang)
+            self._ended_here()
+            waiter.end(None, EngineFault(error) if is_engine_fault(error) else error)
+            return
+        self._ended_here()
+        waiter.end(ran.value, None if self._unloaded_at is None else Interrupt())
+
+    async def _finish_here(self, request: RunRequest, ran: _RanHere) -> object:
+        try:
+            value = await self._new_step(self._run_step(request, ran))
+        finally:
+            self._ended_here()
+        if self._unloaded_at is not None:
+            raise Interrupt  # unloaded while the thread ran it: stored, and the run stops here as its other steps
+        return value
+
+    def _ended_here(self) -> None:
+        self._in_flight -= 1
+        self._check_parked()
 
     def _store_outcome(self, request: RunRequest, memo: Memo, attempt: int, started_at: datetime) -> None:
         """A step's result (or final failure) with the end of the attempt that gave it: one change."""
@@ -486,6 +587,29 @@ class EmbeddedDriver:
 def _event_id(received: object) -> str | None:
     """The id of the event a ``wait_for_event`` step received; ``None`` when it timed out."""
     return received.id if isinstance(received, Event) else None
+
+
+@dataclass(eq=False, slots=True)
+class _RanHere:
+    """The first attempt of a run step that a sync body's thread ran itself (see ``step_from_thread``)."""
+
+    started: float  # time.monotonic() as the handler started
+    started_at: datetime = datetime.min  # recorded on the loop (``_began_here``), which runs before it is read
+    fault: Exception | None = None  # recording the start failed: the engine's fault
+    value: object = None
+    output: bytes | None = None  # the value as stored, once the handler returned a plain value
+    awaiting: Awaitable[object] | None = None  # what the handler returned, if awaitable: awaited on the loop
+    error: BaseException | None = None  # what the handler (or dumping its value) raised
+
+    async def outcome(self, request: RunRequest) -> tuple[object, bytes]:
+        """The handler's value and output, raising what it raised; an awaitable it returned is awaited here."""
+        if self.error is not None:
+            raise self.error
+        if self.awaiting is None:
+            assert self.output is not None  # a plain value is dumped on the thread
+            return self.value, self.output
+        value = await self.awaiting
+        return value, request.codec.dump_json(value)
 
 
 @dataclass(eq=False, slots=True)

@@ -384,6 +384,18 @@ class Store:
                     self._db.execute("ROLLBACK")
             raise
 
+    @property
+    def commits_at_once(self) -> bool:
+        """Whether ``commit`` stores a change at once, as a transaction of its own: under every durability but
+        "full" (where a change waits for its group's commit)."""
+        return not self._synced
+
+    def commit_at_once(self, change: Callable[[], _T]) -> _T:
+        """``commit`` when ``commits_at_once``: ``change`` as a transaction of its own, now, for a caller that
+        cannot await (which checks ``commits_at_once`` first)."""
+        with self.transaction():
+            return change()
+
     async def commit(self, change: Callable[[], _T]) -> _T:
         """Make ``change`` (a function running this store's statements) one atomic change; returns its result once
         it is committed, and so, under durability "full", on disk.
@@ -394,8 +406,7 @@ class Store:
         caller gets the StorageError. Otherwise (and on ``:memory:``) it is a transaction of its own, at once.
         """
         if not self._synced:
-            with self.transaction():
-                return change()
+            return self.commit_at_once(change)
         loop = asyncio.get_running_loop()
         done: asyncio.Future[_T] = loop.create_future()
         if not self._queued:
