@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 import steppe
+from steppe._engine import database
 from steppe._engine.store import Store
 
 # Writes a row into another application's WAL database and dies without closing it: the -wal stays hot.
@@ -199,3 +200,35 @@ def test_an_empty_file_becomes_a_new_database(tmp_path: Path) -> None:
     finally:
         reader.close()
     assert sorted(snapshot(tmp_path)) == ["fresh.db"]  # closed cleanly: no -wal, -shm or lock file left
+
+
+def test_a_live_database_caught_mid_checkpoint_is_not_called_damaged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Another process's checkpoint may have written the header (more pages) but not yet extended the file. Shown
+    # here by a cut file with a -wal beside it that regains its length while the check waits to look again.
+    path = steppe_database(tmp_path / "live.db")
+    whole = path.read_bytes()
+    path.write_bytes(whole[: len(whole) // 2])
+    (tmp_path / "live.db-wal").write_bytes(b"")
+    waits: list[float] = []
+
+    def checkpoint_ends(seconds: float) -> None:
+        waits.append(seconds)
+        path.write_bytes(whole)
+
+    monkeypatch.setattr(database.time, "sleep", checkpoint_ends)
+    assert database.check_file(path, access="read") == "steppe"
+    assert len(waits) == 1
+
+
+def test_a_cut_file_with_a_wal_beside_it_is_still_damaged_after_looking_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = truncated_steppe_database(tmp_path)
+    (tmp_path / "truncated.db-wal").write_bytes(b"")
+    waits: list[float] = []
+    monkeypatch.setattr(database.time, "sleep", waits.append)
+    with pytest.raises(steppe.DatabaseError, match=r"truncated.db is damaged \(truncated: \d+ bytes"):
+        database.check_file(path, access="read")
+    assert len(waits) == 2

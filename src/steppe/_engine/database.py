@@ -13,10 +13,11 @@ import os
 import socket
 import sqlite3
 import stat
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal, get_args
+from typing import Final, Literal, get_args
 
 from steppe._core.errors import SteppeError
 
@@ -141,15 +142,37 @@ def check_file(path: Path, *, access: Access) -> FileState:
 
 
 def _check_length(path: Path, header: bytes, size: int) -> None:
-    page_size = int.from_bytes(header[16:18], "big")
-    page_size = 65536 if page_size == 1 else page_size
-    pages = int.from_bytes(header[28:32], "big")
-    # The page count in the header is only current when its "valid for" counter matches the change counter.
-    counted = header[92:96] == header[24:28] and pages > 0
-    if counted and size < pages * page_size:
+    for _ in range(_LENGTH_CHECKS - 1):
+        if _recorded_length(header) <= size or not _side_file(path, "-wal").exists():
+            break
+        # Another process may be checkpointing this live database right now, its header already written and the
+        # file not yet extended: a real truncation is still there when looked at again.
+        time.sleep(_LENGTH_RECHECK_DELAY)
+        with path.open("rb") as handle:
+            header = handle.read(_HEADER_SIZE)
+        size = path.stat().st_size
+    if _recorded_length(header) > size:
+        page_size, pages = _page_size(header), int.from_bytes(header[28:32], "big")
         raise DatabaseError(
             f"{path} is damaged (truncated: {size} bytes, but its header records {pages} pages of {page_size} bytes)"
         )
+
+
+_LENGTH_CHECKS: Final = 3
+_LENGTH_RECHECK_DELAY: Final = 0.02  # seconds
+
+
+def _page_size(header: bytes) -> int:
+    page_size = int.from_bytes(header[16:18], "big")
+    return 65536 if page_size == 1 else page_size
+
+
+def _recorded_length(header: bytes) -> int:
+    """The file length the header records, or 0 when its page count is not current."""
+    pages = int.from_bytes(header[28:32], "big")
+    # The page count in the header is only current when its "valid for" counter matches the change counter.
+    counted = header[92:96] == header[24:28] and pages > 0
+    return pages * _page_size(header) if counted else 0
 
 
 def writable(path: Path) -> bool:
