@@ -44,6 +44,7 @@ import inngest.flask
 import pydantic
 
 import steppe
+from steppe.serve import HttpRequest, ServeHandler
 from steppe.serve.fastapi import serve as serve_fastapi
 from steppe.serve.flask import serve as serve_flask
 
@@ -346,6 +347,35 @@ def print_table(rows: list[Row]) -> None:
         )
 
 
+def handler_alone(sizes: list[int], rounds: int, budget: float, clock: Callable[[], float]) -> None:
+    """steppe's ``ServeHandler`` with no framework: what a call costs steppe itself, and per memo."""
+    loop = asyncio.new_event_loop()
+    seconds: dict[tuple[str, int], float] = {}
+    for memoized in sizes:
+        request = HttpRequest.create(
+            method="POST",
+            url=f"http://localhost{PATH}",
+            headers=HEADERS,
+            query={"fnId": f"{APP_ID}-{FN_ID}", "stepId": "step"},
+            body=call_body(memoized),
+        )
+        sync = ServeHandler(steppe_client(memoized, sync=True), framework="bench")
+        asynchronous = ServeHandler(steppe_client(memoized, sync=False), framework="bench")
+        callers: dict[str, Caller] = {
+            "def, handle_blocking": lambda h=sync, r=request: (h.handle_blocking(r).status, None),
+            "async, handle": lambda h=asynchronous, r=request: (loop.run_until_complete(h.handle(r)).status, None),
+        }
+        for name, median in time_interleaved(callers, rounds, budget, clock).items():
+            seconds[name, memoized] = median
+    print("\n| steppe's handler alone | N memoized | µs/call | µs/memo |")
+    print("|---|---:|---:|---:|")
+    for (name, memoized), value in seconds.items():
+        zero = seconds.get((name, 0))
+        per_memo = f"{(value - zero) / memoized * 1e6:.1f}" if zero is not None and memoized else "-"
+        print(f"| {name} | {memoized} | {value * 1e6:.1f} | {per_memo} |")
+    loop.close()
+
+
 def profile(memoized: int, loop: asyncio.AbstractEventLoop) -> None:
     """cProfile of steppe's two paths at ``memoized`` steps (the def body's own thread is not profiled)."""
     body = call_body(memoized)
@@ -394,6 +424,7 @@ def main() -> None:
         for memoized in sizes
     ]
     print_table(rows)
+    handler_alone(sizes, args.rounds, args.budget, clock)
     print(f"\nload average at the end {os.getloadavg()[0]:.2f}")
 
 
