@@ -172,32 +172,11 @@ async def test_a_change_that_fails_is_undone_alone_and_the_others_of_its_commit_
     assert stored == 1
 
 
+@pytest.mark.parametrize("body", ["async", "def"])
 @pytest.mark.parametrize("durability", ["normal", "full"])
-async def test_a_sync_bodys_step_result_is_stored_before_its_next_step_starts(tmp_path: Path, durability: str) -> None:
-    # As below, for a def body whose thread runs its steps' handlers itself.
-    seen: list[int] = []
-    run_ids: list[str] = []
-    database = tmp_path / "app.db"
-    app = steppe.Client("group-commit-order-sync")
-
-    def stored_steps() -> int:
-        return sum(step.status == "completed" for step in steppe.Runs(database).get(run_ids[0]).steps)
-
-    @app.create_function(fn_id="count", trigger=steppe.TriggerEvent(event="count"))
-    def count(ctx: steppe.Context, step: steppe.StepSync) -> None:
-        for index in range(3):
-            step.run(f"c{index}", lambda: seen.append(stored_steps()))
-
-    durable: Any = durability
-    async with steppe.Engine(app, database=database, durability=durable) as engine:
-        run_ids.extend(await engine.send(steppe.Event(name="count")))
-        assert (await engine.wait(run_ids[0], timeout=30)).status == "completed"
-    assert seen == [0, 1, 2]
-
-
-@pytest.mark.parametrize("durability", ["normal", "full"])
-async def test_a_step_result_is_stored_before_the_next_step_starts(tmp_path: Path, durability: str) -> None:
-    # What the step's caller sees as done is committed (and, under "full", synced) before the function goes on.
+async def test_a_step_result_is_stored_before_the_next_step_starts(tmp_path: Path, durability: str, body: str) -> None:
+    # What the step's caller sees as done is committed (and, under "full", synced) before the function goes on;
+    # for a def body too, whose thread runs its steps' handlers itself.
     seen: list[int] = []
     run_ids: list[str] = []
     database = tmp_path / "app.db"
@@ -206,10 +185,20 @@ async def test_a_step_result_is_stored_before_the_next_step_starts(tmp_path: Pat
     def stored_steps() -> int:
         return sum(step.status == "completed" for step in steppe.Runs(database).get(run_ids[0]).steps)
 
-    @app.create_function(fn_id="count", trigger=steppe.TriggerEvent(event="count"))
-    async def count(ctx: steppe.Context, step: steppe.Step) -> None:
-        for index in range(3):
-            await step.run(f"c{index}", lambda: seen.append(stored_steps()))
+    trigger = steppe.TriggerEvent(event="count")
+    if body == "async":
+
+        @app.create_function(fn_id="count", trigger=trigger)
+        async def count(ctx: steppe.Context, step: steppe.Step) -> None:
+            for index in range(3):
+                await step.run(f"c{index}", lambda: seen.append(stored_steps()))
+
+    else:
+
+        @app.create_function(fn_id="count", trigger=trigger)
+        def count_sync(ctx: steppe.Context, step: steppe.StepSync) -> None:
+            for index in range(3):
+                step.run(f"c{index}", lambda: seen.append(stored_steps()))
 
     durable: Any = durability
     async with steppe.Engine(app, database=database, durability=durable) as engine:
