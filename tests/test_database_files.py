@@ -8,6 +8,7 @@ import hashlib
 import sqlite3
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -217,7 +218,7 @@ def test_a_live_database_caught_mid_checkpoint_is_not_called_damaged(
         waits.append(seconds)
         path.write_bytes(whole)
 
-    monkeypatch.setattr(database.time, "sleep", checkpoint_ends)
+    monkeypatch.setattr(time, "sleep", checkpoint_ends)
     assert database.check_file(path, access="read") == "steppe"
     assert len(waits) == 1
 
@@ -228,7 +229,7 @@ def test_a_cut_file_with_a_wal_beside_it_is_still_damaged_after_looking_again(
     path = truncated_steppe_database(tmp_path)
     (tmp_path / "truncated.db-wal").write_bytes(b"")
     waits: list[float] = []
-    monkeypatch.setattr(database.time, "sleep", waits.append)
+    monkeypatch.setattr(time, "sleep", waits.append)
     with pytest.raises(steppe.DatabaseError, match=r"truncated.db is damaged \(truncated: \d+ bytes"):
         database.check_file(path, access="read")
     assert len(waits) == 2
