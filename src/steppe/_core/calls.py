@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import abc
 from collections.abc import Coroutine, Generator
 from types import TracebackType
 from typing import Any, TypeAlias, TypeVar
@@ -48,17 +49,17 @@ class StepCoroutine(Coroutine[Any, None, _T_co]):
         self._error: BaseException | None = None
         self._driven: Generator[Any, None, _T_co] | None = None  # the __await__ that send/throw drive
 
+    @abc.abstractmethod
     def _stored(self) -> tuple[_T_co] | None:
         """``(result,)`` if the outcome is stored (raising a stored failure), else None."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def _resolve(self) -> Coroutine[Any, Any, _T_co]:
         """The outcome of a step with nothing stored."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def describe(self) -> str:
         """What this is, for messages: ``step 'x' of function 'f'``."""
-        raise NotImplementedError
 
     def __await__(self) -> Generator[Any, None, _T_co]:
         if self._state == _PENDING:

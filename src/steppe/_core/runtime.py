@@ -134,19 +134,19 @@ class StepRuntime:
         result, else by the driver on this thread if it can (``ThreadedDriver``), else on the engine's loop (where
         drivers run), waiting for it; its sync handler runs back on this thread."""
         step_id, mode = self.take_id(user_id)
-        memo = self.driver.memo(step_id)
-        if memo is not None:
-            return resolve_memo(step_id, memo, codec)
-        if self._from_thread is None or self.loop is None:
-            new = functools.partial(self.new_step, step_id, mode, request)
-            result: _T = run_to_end(new()) if self.loop is None else block_on(self.loop, new)
+        found = self.stored(step_id, codec)
+        if found is not None:
+            return found[0]
+        if self.loop is None:
+            result: _T = run_to_end(self.new_step(step_id, mode, request))
             return result
         built = request(step_id, mode)
-        handled = self._from_thread(built, self.loop) or (
-            block_on(self.loop, functools.partial(self.driver.new_step, built)),
+        handled = None if self._from_thread is None else self._from_thread(built, self.loop)
+        outcome = (
+            handled[0] if handled is not None else block_on(self.loop, functools.partial(self.driver.new_step, built))
         )
         # A driver gives ``object``: the output of the step whose codec is ``codec``.
-        output: _T = handled[0]  # type: ignore[assignment]  # pyright: ignore[reportAssignmentType]
+        output: _T = outcome  # type: ignore[assignment]  # pyright: ignore[reportAssignmentType]
         return output
 
     def stored(self, step_id: StepId, codec: Codec[_T]) -> tuple[_T] | None:

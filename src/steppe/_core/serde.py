@@ -163,9 +163,7 @@ class _TypedCodec(Codec[_T]):
     __slots__ = ("_adapter", "_validate_json")
 
     def __init__(self, declared: object, adapter: TypeAdapter[_T], what: str) -> None:
-        # Assigned here rather than through Codec.__init__: a replay makes one codec per step.
-        self.declared = declared
-        self.what = what
+        super().__init__(declared, what)
         self._adapter = adapter
         self._validate_json = adapter.validator.validate_json  # not through TypeAdapter: called per replayed step
 

@@ -236,8 +236,7 @@ class _StoredSteps(Mapping[str, core.Memo], Generic[_Stored]):
         stored = self._stored
         if hashed not in stored:
             return default
-        memo = self._parse(stored[hashed])
-        return memo if type(memo) is core.MemoData else _core_memo(memo)  # the common case without a call: per step
+        return _core_memo(self._parse(stored[hashed]))
 
     def __getitem__(self, hashed: str) -> core.Memo:
         return _core_memo(self._parse(self._stored[hashed]))
