@@ -84,9 +84,9 @@ class Trace:
                 inside = True
             elif words[:1] == ["COMMIT"]:
                 inside = False
-                if synced:
+                if synced:  # an unsynced commit's writes ride along with the next synced one
                     commits.append(pending)
-                pending = []
+                    pending = []
             elif words[:1] == ["ROLLBACK"] and len(words) == 1:
                 inside, pending = False, []
             elif words[:1] in (["INSERT"], ["UPDATE"], ["DELETE"]):

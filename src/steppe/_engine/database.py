@@ -49,9 +49,9 @@ FileState = Literal["new", "steppe"]
 
 # What a committed write of the engine survives. "normal": a crash of the process (or of steppe, or a kill -9)
 # loses nothing committed; a power loss or OS crash may lose the last commits before it (never corrupting the
-# file). "full": also survives power loss, at the price of one fsync per commit (Store._execute_unsynced skips
-# it for records that the next synced commit carries along; Store.commit makes the changes of one loop turn one
-# commit).
+# file). "full": also survives power loss, at the price of one fsync per commit (run history, when a run or an
+# attempt began, goes with the next commit: Store._note_history; Store.commit makes the changes of one loop turn
+# one commit).
 Durability = Literal["normal", "full"]
 DURABILITY_LEVELS: tuple[Durability, ...] = get_args(Durability)
 # SQLite's synchronous setting for each level, on the engine's connection in WAL mode: NORMAL syncs the

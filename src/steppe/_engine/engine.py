@@ -103,9 +103,10 @@ class Engine:
     last commits before it (a step undone runs again, an event undone is gone; the file stays sound);
     ``"full"`` also survives power loss, at the cost of an fsync per commit of state (SQLite's ``synchronous``
     NORMAL or FULL, in WAL mode): the commits ready at the same turn of the event loop (the results of parallel
-    branches or of concurrent runs, events sent at once) share one (``Store.commit``), and the start records of a
-    run and of its attempts ride along with the next. Each is on disk before its step returns, its ``send`` returns
-    or its run's end is reported. ``:memory:`` survives nothing either way.
+    branches or of concurrent runs, events sent at once) share one (``Store.commit``). Each is on disk before its
+    step returns, its ``send`` returns or its run's end is reported. At either level, run history (when the run and
+    each attempt began) goes with the next commit, at the latest at the next turn of the loop: a step that ends in
+    the turn it began in stores its start with its result. ``:memory:`` survives nothing either way.
 
     Entering it opens the database (refusing a file that is not a steppe database or that another engine
     holds) and resumes every run that was not finished. Leaving it stops the runs in progress; they resume on

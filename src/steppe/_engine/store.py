@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import sqlite3
 from collections.abc import Callable, Generator, Iterable, Sequence
 from contextlib import contextmanager
@@ -65,6 +66,8 @@ StepKind = Literal["run", "sleep", "wait", "invoke", "send"]
 StepStatus = Literal["completed", "failed", "retrying"]
 
 _T = TypeVar("_T")
+
+logger = logging.getLogger("steppe.engine")
 
 # The step kind a wait's result is stored under.
 _WAIT_STEP_KIND: dict[str, StepKind] = {"sleep": "sleep", "event": "wait", "invoke": "invoke"}
@@ -243,8 +246,10 @@ class Store:
         self._db = connection
         self.path = path
         self._lock = lock
-        self._synced = synced  # every commit is synced to disk (durability "full"); see _execute_unsynced
+        self._synced = synced  # every commit is synced to disk (durability "full")
         self._queued: list[tuple[Callable[[], Any], asyncio.Future[Any]]] = []  # see commit
+        self._history: list[tuple[str, tuple[object, ...]]] = []  # see _note_history
+        self._history_flush_due = False
         self._guard = StorageErrors(path)
         self._file = None if path == ":memory:" else Path(path)
         if self._file is not None:
@@ -362,6 +367,7 @@ class Store:
     def close(self) -> None:
         if self._queued:  # changes of runs stopped while they waited for their commit: stored, as before a stop
             self._commit_queued()
+        self._write_history()
         self._db.close()
         if self._file is not None:
             note_disconnected(self._file)
@@ -372,9 +378,14 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Generator[None]:
+        """One atomic change; it also stores the run history queued until now (``_note_history``)."""
         with self._guard:
             self._db.execute("BEGIN IMMEDIATE")
         try:
+            history = len(self._history)
+            with self._guard:
+                for sql, parameters in self._history[:history]:
+                    self._db.execute(sql, parameters)
             yield
             with self._guard:
                 self._db.execute("COMMIT")
@@ -383,6 +394,7 @@ class Store:
                 with self._guard:
                     self._db.execute("ROLLBACK")
             raise
+        del self._history[:history]
 
     @property
     def commits_at_once(self) -> bool:
@@ -465,20 +477,51 @@ class Store:
         with self._guard:
             self._db.execute(sql, parameters)
 
-    def _execute_unsynced(self, sql: str, parameters: Sequence[Any] = ()) -> None:
-        """A statement committed on its own without waiting for the disk, for a record whose loss in a power cut
-        costs nothing: the next synced commit (in WAL mode, a sync of the whole log) makes it durable with it.
+    def _note_history(self, sql: str, parameters: tuple[object, ...]) -> None:
+        """Queue a record of run history (when a run or an attempt began) for the next commit.
 
-        So a step pays one sync (its result), not two, under durability "full".
+        History is not state: nothing is decided from it, so it need not cost a commit of its own. A step that
+        ends within the loop turn it began in stores its start with its result, one commit where it took two;
+        one that goes on longer (it awaits, or runs in a thread) has its start stored at the next turn of the loop
+        (``_flush_history``). A process that dies before then loses the record with the attempt, which then runs
+        again, as a power cut under durability "full" may (that commit is not synced: the next synced commit
+        makes it durable with it, in WAL mode a sync of the whole log). Outside an event loop it is stored at once.
         """
-        if not self._synced or self._db.in_transaction:  # inside a transaction its commit decides
-            self._execute(sql, parameters)
+        self._history.append((sql, parameters))
+        if self._history_flush_due:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self._write_history()
+            return
+        self._history_flush_due = True
+        loop.call_soon(self._flush_history)
+
+    def _flush_history(self) -> None:
+        self._history_flush_due = False
+        if self._queued:  # a group commit at this turn carries it
+            return
+        try:
+            self._write_history()
+        except StorageError as error:  # kept: the next commit stores it, or fails with this to its caller
+            logger.warning("steppe: run history could not be stored yet; it goes with the next commit (%s)", error)
+
+    def _write_history(self) -> None:
+        """Store the queued history now, in a commit of its own that does not wait for the disk."""
+        if not self._history or self._db.in_transaction:  # in a transaction: the next one stores it
+            return
+        if not self._synced:
+            with self.transaction():
+                pass
             return
         with self._guard:
             self._db.execute("PRAGMA synchronous = NORMAL")
-            try:
-                self._db.execute(sql, parameters)
-            finally:
+        try:
+            with self.transaction():
+                pass
+        finally:
+            with self._guard:
                 self._db.execute("PRAGMA synchronous = FULL")
 
     def _one(self, sql: str, parameters: Sequence[Any] = ()) -> Any:
@@ -957,16 +1000,16 @@ class Store:
 
     def record_run_started(self, run_id: str, now: datetime) -> None:
         """The run's first attempt began (``created_at`` is when it was created; it may wait to start). History, not
-        state, like an attempt's start: under durability "full" it rides along with the next synced commit."""
-        self._execute_unsynced(
+        state, like an attempt's start: it goes with the next commit (``_note_history``)."""
+        self._note_history(
             "UPDATE runs SET started_at = ? WHERE id = ? AND started_at IS NULL", (now.timestamp(), run_id)
         )
 
     def record_attempt_start(self, run_id: str, step: str, user_id: str, attempt: int, now: datetime) -> None:
         """Attempt ``attempt`` (0 first) of a step began. An attempt cut short by a stopped engine and run again
-        keeps its first record, unended, next to the new one (after a power cut under durability "full" that record
-        may be lost with the attempt: it is history, not state, so it is not synced on its own)."""
-        self._execute_unsynced(
+        keeps its first record, unended, next to the new one. History, not state: it goes with the next commit
+        (``_note_history``), so a process that dies within the loop turn the attempt began in loses it."""
+        self._note_history(
             "INSERT INTO step_attempts (run_id, step, user_id, attempt, started_at) VALUES (?, ?, ?, ?, ?)",
             (run_id, step, user_id, attempt, now.timestamp()),
         )
@@ -1004,6 +1047,7 @@ class Store:
         return self._summaries(f"{where} ORDER BY created_at DESC, id DESC LIMIT ?", [*parameters, limit])
 
     def _summaries(self, clauses: str, parameters: Sequence[Any]) -> list[RunSummary]:
+        self._write_history()  # the listings and details below show it, as of now
         rows = self._all(
             f"SELECT id, function_id, status, attempt, created_at, started_at, ended_at FROM runs{clauses}", parameters
         )
@@ -1022,6 +1066,7 @@ class Store:
 
     def run_detail(self, run_id: str) -> RunDetail | None:
         """A run with its steps (in the order they started) and what it waits on now; None if there is no such run."""
+        self._write_history()
         if self._db.in_transaction:
             return self._run_detail(run_id)
         with self._guard:  # one read transaction: the run, its steps and its waits as of the same moment
@@ -1075,6 +1120,7 @@ class Store:
 
     def step_history(self, run_id: str) -> list[AttemptRecord]:
         """Every attempt of every step of the run, in the order they started."""
+        self._write_history()
         rows = self._all(
             "SELECT step, user_id, attempt, started_at, ended_at, error FROM step_attempts WHERE run_id = ?"
             " ORDER BY started_at, id",
