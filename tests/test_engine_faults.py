@@ -161,7 +161,7 @@ async def test_a_full_disk_in_a_sync_function_does_not_reach_its_code(
 async def test_a_full_disk_under_a_sync_functions_step_does_not_reach_its_code(
     make_engine: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, method: str
 ) -> None:
-    # Recording the attempt's start fails while the body's thread already runs the handler, or storing its result
+    # Noting the attempt's start fails on the loop while the body's thread already runs the handler, or storing its result
     # fails: either way the body never sees the fault, and the step is stored once the disk works again.
     client = steppe.Client("faults-sync-steps")
     seen: list[BaseException] = []
