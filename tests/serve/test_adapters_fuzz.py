@@ -8,7 +8,7 @@ import os
 import time
 import types
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import flask
 import httpx
@@ -16,7 +16,7 @@ import pytest
 from django.test import Client as DjangoClient
 from django.test.utils import override_settings
 from fastapi import FastAPI
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from starlette.applications import Starlette
 
@@ -26,6 +26,7 @@ from steppe.serve import serve_django, serve_fastapi, serve_flask, serve_starlet
 from tests.serve.helpers import SIGNING_KEY, call_body, event
 
 QUERY = {"fnId": "fuzzed-greet", "stepId": "step"}
+UNREACHABLE_API = "http://127.0.0.1:9"  # the discard port: nothing listens there, the connection is refused at once
 RAN: list[str] = []
 
 # JSON values, including the shapes the protocol uses and values of the wrong type for each of its fields.
@@ -87,7 +88,9 @@ def signed_headers(body: bytes) -> dict[str, str]:
 
 
 def fuzzed_client() -> steppe.Client:
-    client = steppe.Client("fuzzed", is_production=True, signing_key=SIGNING_KEY)
+    # The API answers nothing (a closed local port, no network): a body that asks steppe to fetch its run's events
+    # (``use_api``) gets the retriable answer for an unreachable API, the same on every machine.
+    client = steppe.Client("fuzzed", is_production=True, signing_key=SIGNING_KEY, api_base_url=UNREACHABLE_API)
 
     @client.create_function(fn_id="greet", trigger=steppe.TriggerEvent("e"))
     async def greet(ctx: steppe.Context, step: steppe.Step) -> str:
@@ -103,8 +106,28 @@ def production(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name)
 
 
-def check(status: int, answer: bytes, ran_before: int) -> None:
-    assert status != 500, answer
+def asks_for_the_api(body: bytes) -> bool:
+    """Whether a body is a JSON object whose ``use_api`` (top level or in ``ctx``) is true, as steppe reads it."""
+    try:
+        document: object = json.loads(body)
+    except ValueError:
+        return False
+    if not isinstance(document, dict):
+        return False
+    fields = cast(dict[str, object], document)
+    ctx = fields.get("ctx")
+    return fields.get("use_api") is True or (
+        isinstance(ctx, dict) and cast(dict[str, object], ctx).get("use_api") is True
+    )
+
+
+def check(status: int, answer: bytes, ran_before: int, body: bytes) -> None:
+    if status == 500:  # only the deliberate answer to an API that cannot be reached, never the last resort
+        assert asks_for_the_api(body), answer
+        assert json.loads(answer)["name"] == "InngestApiError", answer
+        assert f"fetching the run's events: GET {UNREACHABLE_API}/v0/runs/" in json.loads(answer)["message"], answer
+        assert len(RAN) == ran_before, answer
+        return
     if status == 400:
         assert len(RAN) == ran_before, f"user code ran for a refused body: {answer!r}"
     assert status in (200, 206, 400, 401), (status, answer)
@@ -177,10 +200,11 @@ def run_fuzz(send: Send) -> None:
 
     @FUZZ
     @given(BODIES)
+    @example(json.dumps({**VALID, "use_api": True}).encode())  # a trimmed call: its events come from the API
     def fuzz(body: bytes) -> None:
         before = len(RAN)
         status, answer = send(body)
-        check(status, answer, before)
+        check(status, answer, before, body)
 
     fuzz()
     # The sender works at all: a valid signed body runs the function.
