@@ -16,6 +16,7 @@ import pytest
 import steppe
 from steppe._engine.engine import Engine
 from steppe._engine.store import StorageError, Store
+from tests.test_group_commit import Trace
 
 client = steppe.Client(app_id="history-commits")
 gates: dict[str, asyncio.Event] = {}  # made by each test, on its own loop
@@ -43,39 +44,20 @@ async def held_run(ctx: steppe.Context, step: steppe.Step) -> str:
     return await step.run("held", held)
 
 
-def commits_of(statements: list[str]) -> list[list[str]]:
-    """The writes of each commit in a statement trace (first three words of each); a write outside a transaction
-    is a commit of its own."""
-    commits, pending, inside = list[list[str]](), list[str](), False
-    for statement in statements:
-        words = statement.split()
-        if words[:1] == ["BEGIN"]:
-            inside = True
-        elif words[:1] == ["COMMIT"]:
-            commits.append(pending)
-            pending, inside = [], False
-        elif words[:1] in (["INSERT"], ["UPDATE"], ["DELETE"]):
-            pending.append(" ".join(words[:3]))
-            if not inside:
-                commits.append(pending)
-                pending = []
-    return commits
-
-
-def traced(engine: Engine) -> list[str]:
-    statements: list[str] = []
-    engine._store._db.set_trace_callback(statements.append)  # pyright: ignore[reportPrivateUsage]
-    return statements
+def traced(engine: Engine) -> Trace:
+    trace = Trace()
+    engine._store._db.set_trace_callback(trace.statements.append)  # pyright: ignore[reportPrivateUsage]
+    return trace
 
 
 async def test_steps_that_end_in_the_turn_they_began_store_their_start_with_their_result(tmp_path: Path) -> None:
     async with steppe.Engine(client, database=tmp_path / "app.db") as engine:
-        statements = traced(engine)
+        trace = traced(engine)
         [run_id] = await engine.send(steppe.Event(name="history/three"))
         assert (await engine.wait(run_id, timeout=30)).output == 3
         engine._store._db.set_trace_callback(None)  # pyright: ignore[reportPrivateUsage]
         history = steppe.Runs(tmp_path / "app.db").get(run_id)
-    event, *steps, end = commits_of(statements)
+    event, *steps, end = trace.synced_commits()  # at "normal" every commit counts: none is made unsynced
     assert event == ["INSERT INTO events", "INSERT INTO runs"]
     # before: each attempt's start was a commit of its own, and the run's start another (9 commits, not 5)
     assert steps[0] == ["UPDATE runs SET", "INSERT INTO step_attempts", "INSERT INTO steps", "UPDATE step_attempts SET"]
@@ -139,3 +121,24 @@ async def test_history_whose_own_commit_fails_goes_with_the_next_commit(
     assert [r.getMessage() for r in caplog.records if "history" in r.getMessage()] == [
         f"{warning} ({tmp_path / 'app.db'}: the disk is full)"
     ]
+
+
+async def test_history_that_cannot_be_stored_at_close_still_lets_the_engine_close(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    database = tmp_path / "app.db"
+    async with steppe.Engine(client, database=database) as engine:
+        engine._store._history.append(("UPDATE runs SET started_at = 1 WHERE id = ?", ("none",)))  # pyright: ignore[reportPrivateUsage]
+
+        def full_disk(self: Store) -> None:
+            raise StorageError(f"{self.path}: the disk is full")
+
+        monkeypatch.setattr(Store, "_write_history", full_disk)
+        caplog.set_level(logging.WARNING, logger="steppe.engine")
+    monkeypatch.undo()
+    assert [r.getMessage() for r in caplog.records if "history" in r.getMessage()] == [
+        f"steppe: run history could not be stored before closing; it is lost ({database}: the disk is full)"
+    ]
+    async with steppe.Engine(client, database=database) as engine:  # the file and its lock were released
+        [run_id] = await engine.send(steppe.Event(name="history/three"))
+        assert (await engine.wait(run_id, timeout=30)).output == 3

@@ -367,7 +367,10 @@ class Store:
     def close(self) -> None:
         if self._queued:  # changes of runs stopped while they waited for their commit: stored, as before a stop
             self._commit_queued()
-        self._write_history()
+        try:
+            self._write_history()
+        except StorageError as error:  # the file is still closed and released: only these records are lost
+            logger.warning("steppe: run history could not be stored before closing; it is lost (%s)", error)
         self._db.close()
         if self._file is not None:
             note_disconnected(self._file)
@@ -383,9 +386,10 @@ class Store:
             self._db.execute("BEGIN IMMEDIATE")
         try:
             history = len(self._history)
-            with self._guard:
-                for sql, parameters in self._history[:history]:
-                    self._db.execute(sql, parameters)
+            if history:
+                with self._guard:
+                    for sql, parameters in self._history:
+                        self._db.execute(sql, parameters)
             yield
             with self._guard:
                 self._db.execute("COMMIT")
@@ -511,18 +515,16 @@ class Store:
         """Store the queued history now, in a commit of its own that does not wait for the disk."""
         if not self._history or self._db.in_transaction:  # in a transaction: the next one stores it
             return
-        if not self._synced:
-            with self.transaction():
-                pass
-            return
-        with self._guard:
-            self._db.execute("PRAGMA synchronous = NORMAL")
+        if self._synced:
+            with self._guard:
+                self._db.execute("PRAGMA synchronous = NORMAL")
         try:
             with self.transaction():
                 pass
         finally:
-            with self._guard:
-                self._db.execute("PRAGMA synchronous = FULL")
+            if self._synced:
+                with self._guard:
+                    self._db.execute("PRAGMA synchronous = FULL")
 
     def _one(self, sql: str, parameters: Sequence[Any] = ()) -> Any:
         with self._guard:
