@@ -43,7 +43,7 @@ def stored(data: JsonValue) -> JsonValue:
 
 
 def round_trip(codec: Codec[Any], value: object) -> object:
-    return codec.load(stored(codec.dump(value)))
+    return codec.load(stored(codec.dump(value, WHAT)), WHAT)
 
 
 def assert_same(expected: object, actual: object, path: str = "value") -> None:
@@ -263,10 +263,10 @@ def test_json_text_path_matches_the_json_data_path(data: st.DataObject, spec: Sp
     declared, values = spec
     value = data.draw(values)
     codec = codec_for_type(declared, what=WHAT)
-    raw = codec.dump_json(value)
-    assert json.loads(raw) == codec.dump(value)
-    assert_same(value, codec.load_json(raw))
-    assert_same(value, codec.load_json(raw.decode()))
+    raw = codec.dump_json(value, WHAT)
+    assert json.loads(raw) == codec.dump(value, WHAT)
+    assert_same(value, codec.load_json(raw, WHAT))
+    assert_same(value, codec.load_json(raw.decode(), WHAT))
 
 
 @GENERATED
@@ -329,7 +329,7 @@ def test_an_int_returned_where_float_is_declared_is_stored_and_loaded_as_float()
 
 
 def test_a_float_stored_as_a_json_integer_by_another_writer_still_loads_as_float() -> None:
-    assert_same(3.0, codec_for_type(float, what=WHAT).load(3))
+    assert_same(3.0, codec_for_type(float, what=WHAT).load(3, WHAT))
 
 
 @dataclasses.dataclass
@@ -356,7 +356,7 @@ def test_a_model_keeps_its_own_bytes_config_and_fails_at_dump_not_at_replay() ->
     codec = codec_for_type(PlainBytesModel, what=WHAT)
     assert_same(PlainBytesModel(payload=b"ok"), round_trip(codec, PlainBytesModel(payload=b"ok")))
     with pytest.raises(OutputValueError, match="PlainBytesModel"):
-        codec.dump(PlainBytesModel(payload=b"\xff"))
+        codec.dump(PlainBytesModel(payload=b"\xff"), WHAT)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -382,14 +382,14 @@ class Reading:
 )
 def test_non_finite_numbers_are_refused_at_dump(declared: object, value: object, where: str) -> None:
     with pytest.raises(OutputValueError) as caught:
-        codec_for_type(declared, what=WHAT).dump(value)
+        codec_for_type(declared, what=WHAT).dump(value, WHAT)
     assert WHAT in str(caught.value)
     assert where in str(caught.value)
 
 
 def test_a_string_that_is_not_valid_unicode_is_refused_at_dump() -> None:
     with pytest.raises(OutputValueError, match="surrogate"):
-        codec_for_type(list[str], what=WHAT).dump(["ok", "\ud800"])
+        codec_for_type(list[str], what=WHAT).dump(["ok", "\ud800"], WHAT)
 
 
 def test_a_string_containing_nan_is_a_string() -> None:
@@ -414,7 +414,7 @@ def test_a_value_of_the_wrong_type_fails_dump_naming_the_step_the_declared_type_
     declared: object, value: object
 ) -> None:
     with pytest.raises(OutputValueError) as caught:
-        codec_for_type(declared, what=WHAT).dump(value)
+        codec_for_type(declared, what=WHAT).dump(value, WHAT)
     message = str(caught.value)
     assert WHAT in message
     assert serde._type_name(declared) in message  # pyright: ignore[reportPrivateUsage]
@@ -424,7 +424,7 @@ def test_a_value_of_the_wrong_type_fails_dump_naming_the_step_the_declared_type_
 def test_a_wrong_typed_field_inside_a_dataclass_instance_fails_dump() -> None:
     not_a_str: Any = 5
     with pytest.raises(OutputValueError, match="Reading"):
-        codec_for_type(Reading, what=WHAT).dump(Reading(sensor=not_a_str, values=[]))
+        codec_for_type(Reading, what=WHAT).dump(Reading(sensor=not_a_str, values=[]), WHAT)
 
 
 @pytest.mark.parametrize(
@@ -440,7 +440,10 @@ def test_stored_data_that_does_not_match_fails_load_naming_what_was_found(
     declared: object, data: JsonValue, kind: str
 ) -> None:
     codec = codec_for_type(declared, what=WHAT)
-    loaders: list[Callable[[], object]] = [lambda: codec.load(data), lambda: codec.load_json(json.dumps(data))]
+    loaders: list[Callable[[], object]] = [
+        lambda: codec.load(data, WHAT),
+        lambda: codec.load_json(json.dumps(data), WHAT),
+    ]
     for load in loaders:
         with pytest.raises(OutputValueError) as caught:
             load()
@@ -548,17 +551,17 @@ def test_an_unannotated_handler_gets_plain_json_back() -> None:
     codec = codec_for_callable(untyped, what=WHAT)
     assert codec.declared is UNTYPED
     value = {"when": dt.datetime(2024, 1, 1), "pair": (1, 2), "blob": b"\xff", "tags": {"a"}}
-    assert codec.dump(value) == {"when": "2024-01-01T00:00:00", "pair": [1, 2], "blob": "_w==", "tags": ["a"]}
+    assert codec.dump(value, WHAT) == {"when": "2024-01-01T00:00:00", "pair": [1, 2], "blob": "_w==", "tags": ["a"]}
     data: JsonValue = {"pair": [1, 2]}
-    assert codec.load(data) is data
-    assert codec.load_json('{"pair": [1, 2]}') == data
+    assert codec.load(data, WHAT) is data
+    assert codec.load_json('{"pair": [1, 2]}', WHAT) == data
 
 
 @pytest.mark.parametrize(("value", "problem"), [(object(), "object"), ({"x": math.nan}, "non-finite")])
 def test_the_untyped_fallback_refuses_values_that_are_not_json(value: object, problem: str) -> None:
     codec = codec_for_callable(lambda: value, what=WHAT)
     with pytest.raises(OutputValueError) as caught:
-        codec.dump(value)
+        codec.dump(value, WHAT)
     assert WHAT in str(caught.value) and problem in str(caught.value)
 
 
@@ -635,10 +638,10 @@ def test_a_handler_annotated_none_loads_none() -> None:
         return None
 
     codec = codec_for_callable(notify, what=WHAT)
-    assert codec.dump(None) is None
-    assert codec.load(None) is None
+    assert codec.dump(None, WHAT) is None
+    assert codec.load(None, WHAT) is None
     with pytest.raises(OutputValueError):
-        codec.dump(1)
+        codec.dump(1, WHAT)
 
 
 def test_an_unresolvable_annotation_names_the_handler() -> None:
@@ -685,7 +688,12 @@ def test_the_adapter_is_built_once_per_type(adapter_builds: list[object]) -> Non
     first = codec_for_type(generic(list, fresh), what="step 'a'")
     second = codec_for_type(generic(list, fresh), what="step 'b'")
     assert len(adapter_builds) == 1
-    assert (first.what, second.what) == ("step 'a'", "step 'b'")
+    assert first is second  # one codec per type; each caller names itself in the errors
+    for owner in ("step 'a'", "step 'b'"):
+        with pytest.raises(OutputValueError, match=f"^{owner}: the stored output"):
+            first.load([{"x": "not an int"}], owner)
+    with pytest.raises(OutputValueError, match=r"^step 'c' returned a value"):
+        first.dump_json([fresh("x")], lambda: "step 'c'")
 
 
 def test_handlers_sharing_a_function_share_the_adapter(adapter_builds: list[object]) -> None:

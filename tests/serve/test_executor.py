@@ -320,7 +320,9 @@ async def test_a_targeted_driver_keeps_only_its_target() -> None:
 
     def run(step_id: Any) -> RunRequest:
         codec: Any = None
-        return RunRequest(id=step_id, display_name=step_id.user_id, parallel=None, execute=nothing, codec=codec)
+        return RunRequest(
+            id=step_id, display_name=step_id.user_id, parallel=None, execute=nothing, codec=codec, what="step"
+        )
 
     driver = HttpDriver({}, target=target.hashed)
     for step_id in (other, target):

@@ -16,6 +16,7 @@ from steppe._protocol.wire import (
     AuthenticatedIntrospection,
     BatchEvents,
     CallRequest,
+    CallStack,
     CancelOn,
     ConcurrencyLimit,
     CronTrigger,
@@ -46,6 +47,8 @@ from steppe._protocol.wire import (
     parse_memo,
     parse_memos,
     parse_ops,
+    wire_object,
+    wire_ops_json,
 )
 
 PEER_FIXTURES = Path(__file__).parent / "fixtures" / "peer"
@@ -421,6 +424,62 @@ def test_any_step_output_survives_an_op(value: JsonValue) -> None:
     assert op.to_wire()["data"] == value
     assert json.loads(op.to_wire_json())["data"] == value
     assert parse_ops(ops_to_wire_json([op])) == [op]
+
+
+_maybe_text = st.none() | st.text(max_size=6)
+
+
+@st.composite
+def op_fields(draw: st.DrawFn) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Fields of an op, each one given or not: as ``Op(...)`` takes them, and as ``wire_object`` takes them."""
+    userland: dict[str, Any] = {
+        "id": draw(st.text(max_size=6)),
+        **draw(st.fixed_dictionaries({}, optional={"index": st.none() | st.integers(0, 9)})),
+    }
+    error: dict[str, Any] = {
+        "name": draw(st.text(max_size=6)),
+        "message": draw(st.text(max_size=6)),
+        **draw(st.fixed_dictionaries({}, optional={"stack": _maybe_text, "data": json_values})),
+    }
+    given: dict[str, Any] = draw(
+        st.fixed_dictionaries(
+            {"op": st.sampled_from(list(Opcode)), "id": st.text(max_size=6)},
+            optional={
+                "name": _maybe_text,
+                "opts": st.none() | st.dictionaries(st.text(max_size=4), json_values, max_size=2),
+                "data": json_values,
+                "error": st.none() | st.just(error),
+                "display_name": _maybe_text,
+                "timing": st.none(),
+                "userland": st.none() | st.just(userland),
+            },
+        )
+    )
+    as_models: dict[str, Any] = dict(given)
+    as_wire: dict[str, Any] = dict(given)
+    if given.get("error") is not None:
+        as_models["error"] = ErrorBody.model_validate(error)
+        as_wire["error"] = wire_object(ErrorBody, error)
+    if given.get("userland") is not None:
+        as_models["userland"] = Userland.model_validate(userland)
+        as_wire["userland"] = wire_object(Userland, userland)
+    return as_models, as_wire
+
+
+@given(fields=op_fields())
+def test_an_op_built_as_its_wire_object_is_what_the_model_sends(fields: tuple[dict[str, Any], dict[str, Any]]) -> None:
+    as_models, as_wire = fields
+    op = Op(**as_models)
+    built = wire_object(Op, as_wire)
+    assert built == op.to_wire()
+    assert list(built) == list(op.to_wire())  # the same key order: the reference SDK's
+    assert wire_ops_json([built]) == ops_to_wire_json([op])
+    assert parse_ops(wire_ops_json([built])) == [op]
+
+
+def test_wire_object_refuses_a_model_whose_fields_default_to_a_value() -> None:
+    with pytest.raises(TypeError, match=r"CallStack\.stack has a default other than None"):
+        wire_object(CallStack, {})
 
 
 @given(steps=st.dictionaries(st.text(min_size=1, max_size=8), json_values, max_size=4))

@@ -103,4 +103,4 @@ def _invalid_data(event_name: str, error: ValidationError) -> str:
 
 
 def _output(function: Function[Any, Any], output: Any) -> Any:
-    return function.output_codec.dump(output)
+    return function.output_codec.dump(output, function.output_what)

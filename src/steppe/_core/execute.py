@@ -95,6 +95,6 @@ async def execute(
     except StepUsageError as error:
         return classify_failure(error)
     try:
-        return Completed(output=function.output_codec.dump(value), value=value)
+        return Completed(output=function.output_codec.dump(value, function.output_what), value=value)
     except OutputValueError as error:
         return classify_failure(error)

@@ -107,7 +107,8 @@ class Function(Generic[_D, _T]):
         typed = {t.event_type for t in self.triggers if isinstance(t, TriggerEvent) and t.event_type is not None}
         # A single typed trigger types the event; mixing event types would make ``ctx.event.data`` ambiguous.
         self.event_type: EventType[Any] | None = typed.pop() if len(typed) == 1 and len(self.triggers) == 1 else None
-        self.output_codec: Codec[_T] = codec_for_callable(handler, what=f"the output of function {self.id!r}")
+        self.output_what: str = f"the output of function {self.id!r}"
+        self.output_codec: Codec[_T] = codec_for_callable(handler, what=self.output_what)
         self.options = options
         # Set on the function that ``on_failure`` creates: the id of the function whose failures it handles.
         self.handles_failure_of: str | None = None

@@ -59,14 +59,15 @@ def _without_help_urls(text: str) -> str:
     return _PYDANTIC_HELP_URL.sub("", text)
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: one is made per replayed step, and a frozen dataclass's __init__ costs twice as much. Treat as immutable.
+@dataclass(slots=True)
 class MemoData:
     """A completed step's stored output, as JSON data."""
 
     value: JsonValue
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen, as MemoData
 class MemoJson:
     """A completed step's stored output as JSON text: rebuilt straight from the text, with no parse in between."""
 

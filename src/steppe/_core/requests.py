@@ -12,7 +12,7 @@ from steppe._core.ids import StepId
 if TYPE_CHECKING:
     from steppe._core.events import Event
     from steppe._core.function import Function
-    from steppe._core.serde import Codec, JsonValue
+    from steppe._core.serde import Codec, JsonValue, Owner
 
 __all__ = [
     "InvokeRequest",
@@ -46,6 +46,7 @@ class RunRequest(_Request):
 
     execute: Callable[[], Awaitable[object]]
     codec: Codec[Any]
+    what: Owner  # names the step in the codec's errors
     run_here: Callable[[], object] | None = None
 
 
@@ -63,6 +64,7 @@ class WaitForEventRequest(_Request):
     if_exp: str | None
     timeout: timedelta
     codec: Codec[Any]
+    what: Owner
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -17,13 +17,21 @@ from steppe._core.errors import NestedStepError, StepError, StepUsageError
 from steppe._core.ids import StepId, StepIdAllocator
 from steppe._core.outcomes import Memo, MemoData, MemoJson
 from steppe._core.requests import ParallelMode, StepRequest
-from steppe._core.serde import Codec
+from steppe._core.serde import Codec, Owner
 from steppe._core.threads import block_on, run_blocking
 
 if TYPE_CHECKING:
     import asyncio
 
-__all__ = ["Branch", "ParallelGroup", "StepRuntime", "current_branch", "resolve_memo", "run_to_end"]
+__all__ = [
+    "Branch",
+    "ParallelGroup",
+    "StepRuntime",
+    "current_branch",
+    "describe_step",
+    "resolve_memo",
+    "run_to_end",
+]
 
 _T = TypeVar("_T")
 
@@ -68,14 +76,19 @@ def current_branch() -> contextvars.ContextVar[Branch | None]:
     return _branch
 
 
-def resolve_memo(step_id: StepId, memo: Memo, codec: Codec[_T]) -> _T:
+def resolve_memo(step_id: StepId, memo: Memo, codec: Codec[_T], what: Owner) -> _T:
     """A stored result as the step's declared type, or its stored failure raised as ``StepError``."""
     if isinstance(memo, MemoData):
-        return codec.load(memo.value)
+        return codec.load(memo.value, what)
     if isinstance(memo, MemoJson):
-        return codec.load_json(memo.text)
+        return codec.load_json(memo.text, what)
     error = memo.error
     raise StepError(step_id.user_id, error.name, error.message, error.stack)
+
+
+def describe_step(function_id: str, step_id: str) -> str:
+    """How messages name a step: ``step 'fetch-user' of function 'app-onboard'``."""
+    return f"step {step_id!r} of function {function_id!r}"
 
 
 RequestFactory: TypeAlias = Callable[[StepId, ParallelMode | None], StepRequest]
@@ -100,7 +113,7 @@ class StepRuntime:
         self._from_thread: FromThread | None = getattr(driver, "step_from_thread", None)
 
     def describe(self, step_id: str) -> str:
-        return f"step {step_id!r} of function {self.function_id!r}"
+        return describe_step(self.function_id, step_id)
 
     def take_id(self, user_id: str) -> tuple[StepId, ParallelMode | None]:
         """The next step's id (program order) and the mode of the parallel group it runs in, if any."""
@@ -122,19 +135,19 @@ class StepRuntime:
         branch.group.taken.append(step_id)
         return step_id, branch.mode
 
-    def call(self, user_id: str, codec: Codec[_T], request: RequestFactory) -> StepCoroutine[_T]:
+    def call(self, user_id: str, codec: Codec[_T], what: Owner, request: RequestFactory) -> StepCoroutine[_T]:
         """An ``async def`` function's step: its id taken now (program order), the awaitable that resolves it."""
         step_id, mode = self.take_id(user_id)
-        call = _StepCall(self, step_id, mode, codec, request)
+        call = _StepCall(self, step_id, mode, codec, what, request)
         self._unawaited[call] = None
         return call
 
-    def run_blocking(self, user_id: str, codec: Codec[_T], request: RequestFactory) -> _T:
+    def run_blocking(self, user_id: str, codec: Codec[_T], what: Owner, request: RequestFactory) -> _T:
         """A sync function's step, from its worker thread: resolved from storage right here when it has a stored
         result, else by the driver on this thread if it can (``ThreadedDriver``), else on the engine's loop (where
         drivers run), waiting for it; its sync handler runs back on this thread."""
         step_id, mode = self.take_id(user_id)
-        found = self.stored(step_id, codec)
+        found = self.stored(step_id, codec, what)
         if found is not None:
             return found[0]
         if self.loop is None:
@@ -149,9 +162,9 @@ class StepRuntime:
         output: _T = outcome  # type: ignore[assignment]  # pyright: ignore[reportAssignmentType]
         return output
 
-    def stored(self, step_id: StepId, codec: Codec[_T]) -> tuple[_T] | None:
+    def stored(self, step_id: StepId, codec: Codec[_T], what: Owner) -> tuple[_T] | None:
         memo = self.driver.memo(step_id)
-        return None if memo is None else (resolve_memo(step_id, memo, codec),)
+        return None if memo is None else (resolve_memo(step_id, memo, codec, what),)
 
     async def new_step(self, step_id: StepId, mode: ParallelMode | None, request: RequestFactory) -> Any:
         return await self.driver.new_step(request(step_id, mode))
@@ -290,7 +303,7 @@ def run_to_end(coroutine: Coroutine[Any, Any, _T]) -> _T:
 class _StepCall(StepCoroutine[_T]):
     """One step of an ``async def`` function: answered from storage, else its request goes to the driver."""
 
-    __slots__ = ("_codec", "_id", "_mode", "_request", "_runtime")
+    __slots__ = ("_codec", "_id", "_mode", "_request", "_runtime", "_what")
 
     def __init__(
         self,
@@ -298,6 +311,7 @@ class _StepCall(StepCoroutine[_T]):
         step_id: StepId,
         mode: ParallelMode | None,
         codec: Codec[_T],
+        what: Owner,
         request: RequestFactory,
     ) -> None:
         super().__init__()
@@ -305,11 +319,12 @@ class _StepCall(StepCoroutine[_T]):
         self._id = step_id
         self._mode: ParallelMode | None = mode
         self._codec = codec
+        self._what = what
         self._request = request
 
     def _stored(self) -> tuple[_T] | None:
         self._runtime.awaited(self)
-        return self._runtime.stored(self._id, self._codec)
+        return self._runtime.stored(self._id, self._codec, self._what)
 
     def _resolve(self) -> Coroutine[Any, Any, _T]:
         return self._runtime.new_step(self._id, self._mode, self._request)

@@ -55,7 +55,7 @@ import types
 import typing
 import weakref
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any, Final, Generic, NamedTuple, TypeVar, overload
+from typing import Any, Final, Generic, NamedTuple, TypeAlias, TypeVar, overload
 
 import pydantic_core
 from pydantic import (
@@ -74,6 +74,7 @@ __all__ = [
     "Codec",
     "JsonValue",
     "OutputValueError",
+    "Owner",
     "UnsupportedTypeError",
     "codec_for_callable",
     "codec_for_type",
@@ -108,53 +109,62 @@ UNTYPED: Final = _Untyped()
 # --------------------------------------------------------------------------------------------------
 
 
-class Codec(abc.ABC, Generic[_T]):
-    """Turns one step's output into JSON data and back, as the declared type ``T``.
+Owner: TypeAlias = str | Callable[[], str]
+"""Names whose value a codec handles, in its error messages, e.g. ``"step 'fetch-user' of function 'app-onboard'"``.
 
+A callable is called only to build a message: a replayed step passes one, so a replay formats no name."""
+
+
+def _owner_text(what: Owner) -> str:
+    return what if isinstance(what, str) else what()
+
+
+class Codec(abc.ABC, Generic[_T]):
+    """Turns outputs of one declared type ``T`` into JSON data and back.
+
+    One codec serves every step and function that declares ``T`` (they are cached, see ``codec_for_type``), so it
+    does not know whose value it handles: each call that can fail takes ``what``, which its error names.
     ``dump``/``load`` work on JSON data (what ``json.dumps``/``json.loads`` handle); ``dump_json`` and
     ``load_json`` do the same straight to and from JSON text, which skips a pass through Python objects.
     """
 
-    __slots__ = ("declared", "what")
+    __slots__ = ("declared",)
 
     declared: object
     """The declared type, or :data:`UNTYPED` for the plain-JSON codec."""
-    what: str
-    """Names the owner in messages, e.g. ``"step 'fetch-user' of function 'app-onboard'"``."""
 
-    def __init__(self, declared: object, what: str) -> None:
+    def __init__(self, declared: object) -> None:
         self.declared = declared
-        self.what = what
 
-    def dump(self, value: _T) -> JsonValue:
+    def dump(self, value: _T, what: Owner) -> JsonValue:
         """Check ``value`` against the declared type and return it as JSON data."""
-        data: JsonValue = pydantic_core.from_json(self.dump_json(value))
+        data: JsonValue = pydantic_core.from_json(self.dump_json(value, what))
         return data
 
     @abc.abstractmethod
-    def dump_json(self, value: _T) -> bytes:
+    def dump_json(self, value: _T, what: Owner) -> bytes:
         """Check ``value`` against the declared type and return it as UTF-8 JSON text."""
 
     @abc.abstractmethod
-    def load(self, data: JsonValue) -> _T:
+    def load(self, data: JsonValue, what: Owner) -> _T:
         """Rebuild the declared type from stored JSON data."""
 
     @abc.abstractmethod
-    def load_json(self, raw: str | bytes) -> _T:
+    def load_json(self, raw: str | bytes, what: Owner) -> _T:
         """Rebuild the declared type from stored JSON text."""
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({_type_name(self.declared)}, what={self.what!r})"
+        return f"{type(self).__name__}({_type_name(self.declared)})"
 
-    def _wrong_value(self, value: object, reason: str) -> OutputValueError:
+    def _wrong_value(self, what: Owner, value: object, reason: str) -> OutputValueError:
         return OutputValueError(
-            f"{self.what} returned a value of type {_type_of(value)} that cannot be stored as its "
+            f"{_owner_text(what)} returned a value of type {_type_of(value)} that cannot be stored as its "
             f"declared return type {_type_name(self.declared)}: {reason}"
         )
 
-    def _wrong_data(self, data: object, reason: str) -> OutputValueError:
+    def _wrong_data(self, what: Owner, data: object, reason: str) -> OutputValueError:
         return OutputValueError(
-            f"{self.what}: the stored output (JSON {_json_kind(data)}) does not match the declared return "
+            f"{_owner_text(what)}: the stored output (JSON {_json_kind(data)}) does not match the declared return "
             f"type {_type_name(self.declared)}: {reason}"
         )
 
@@ -162,67 +172,70 @@ class Codec(abc.ABC, Generic[_T]):
 class _TypedCodec(Codec[_T]):
     __slots__ = ("_adapter", "_validate_json")
 
-    def __init__(self, declared: object, adapter: TypeAdapter[_T], what: str) -> None:
-        super().__init__(declared, what)
+    def __init__(self, declared: object, adapter: TypeAdapter[_T]) -> None:
+        super().__init__(declared)
         self._adapter = adapter
         self._validate_json = adapter.validator.validate_json  # not through TypeAdapter: called per replayed step
 
-    def dump_json(self, value: _T) -> bytes:
+    def dump_json(self, value: _T, what: Owner) -> bytes:
         try:
             # strict: refuse values that only lax coercion would accept (see the module docstring).
             checked = self._adapter.validate_python(value, strict=True)
             # warnings="error": inside dataclass/model instances the serializer is the type check.
             raw = self._adapter.dump_json(checked, warnings="error")
         except ValidationError as err:
-            raise self._wrong_value(value, _summarize(err)) from None
+            raise self._wrong_value(what, value, _summarize(err)) from None
         except PydanticSerializationError as err:
-            raise self._wrong_value(value, _one_line(str(err))) from None
-        _refuse_non_finite(raw, lambda reason: self._wrong_value(value, reason))
+            raise self._wrong_value(what, value, _one_line(str(err))) from None
+        _refuse_non_finite(raw, lambda reason: self._wrong_value(what, value, reason))
         return raw
 
-    def load(self, data: JsonValue) -> _T:
+    def load(self, data: JsonValue, what: Owner) -> _T:
         try:
             raw = pydantic_core.to_json(data)
         except PydanticSerializationError as err:
-            raise self._wrong_data(data, f"it is not JSON data ({_one_line(str(err))})") from None
+            raise self._wrong_data(what, data, f"it is not JSON data ({_one_line(str(err))})") from None
         try:
             value: _T = self._validate_json(raw)
         except ValidationError as err:
-            raise self._wrong_data(data, _summarize(err)) from None
+            raise self._wrong_data(what, data, _summarize(err)) from None
         return value
 
-    def load_json(self, raw: str | bytes) -> _T:
+    def load_json(self, raw: str | bytes, what: Owner) -> _T:
         try:
             value: _T = self._validate_json(raw)
         except ValidationError as err:
-            raise self._wrong_data(_parse_or_none(raw), _summarize(err)) from None
+            raise self._wrong_data(what, _parse_or_none(raw), _summarize(err)) from None
         return value
 
 
 class _UntypedCodec(Codec[Any]):
     __slots__ = ()
 
-    def __init__(self, what: str) -> None:
-        super().__init__(UNTYPED, what)
+    def __init__(self) -> None:
+        super().__init__(UNTYPED)
 
-    def dump_json(self, value: Any) -> bytes:
+    def dump_json(self, value: Any, what: Owner) -> bytes:
         try:
             raw = pydantic_core.to_json(value, bytes_mode="base64", inf_nan_mode="constants")
         except PydanticSerializationError as err:
             raise OutputValueError(
-                f"{self.what} has no return annotation, so its output must be JSON-compatible, but it "
+                f"{_owner_text(what)} has no return annotation, so its output must be JSON-compatible, but it "
                 f"returned a value of type {_type_of(value)}: {_one_line(str(err))} "
                 "(declare a return type to store other types)"
             ) from None
-        _refuse_non_finite(raw, lambda reason: self._wrong_value(value, reason))
+        _refuse_non_finite(raw, lambda reason: self._wrong_value(what, value, reason))
         return raw
 
-    def load(self, data: JsonValue) -> JsonValue:
+    def load(self, data: JsonValue, what: Owner) -> JsonValue:
         return data
 
-    def load_json(self, raw: str | bytes) -> JsonValue:
+    def load_json(self, raw: str | bytes, what: Owner) -> JsonValue:
         data: JsonValue = pydantic_core.from_json(raw)
         return data
+
+
+_UNTYPED_CODEC: Final = _UntypedCodec()
 
 
 # --------------------------------------------------------------------------------------------------
@@ -231,19 +244,24 @@ class _UntypedCodec(Codec[Any]):
 
 
 @overload
-def codec_for_type(tp: type[_T], *, what: str) -> Codec[_T]: ...
+def codec_for_type(tp: type[_T], *, what: Owner) -> Codec[_T]: ...
 @overload
-def codec_for_type(tp: object, *, what: str) -> Codec[Any]: ...
-def codec_for_type(tp: object, *, what: str) -> Codec[Any]:
-    """The codec for values of the declared type ``tp``.
+def codec_for_type(tp: object, *, what: Owner) -> Codec[Any]: ...
+def codec_for_type(tp: object, *, what: Owner) -> Codec[Any]:
+    """The codec for values of the declared type ``tp``, built once per type (``what`` names the owner if the type
+    cannot be stored).
 
     Raises :class:`UnsupportedTypeError` when values of ``tp`` cannot be stored as JSON and rebuilt exactly.
-    The pydantic adapter behind it is built once per type.
     """
-    return _TypedCodec(tp, _adapter_for(tp, what), what)
+    try:
+        hashable = _is_hashable(tp)  # Annotated with unhashable metadata, say: built every time
+        return _cached_codec(tp) if hashable else _TypedCodec(tp, _adapter_or_raise(tp))
+    except _BuildError as err:
+        # `what` is not part of the cache key, so the message is made here, with this caller's `what`.
+        raise UnsupportedTypeError(f"{_owner_text(what)} declares return type {_type_name(tp)}, {err.reason}") from None
 
 
-def codec_for_callable(fn: Callable[..., object], *, output_type: object | None = None, what: str) -> Codec[Any]:
+def codec_for_callable(fn: Callable[..., object], *, output_type: object | None = None, what: Owner) -> Codec[Any]:
     """The codec for what ``fn`` returns: ``output_type`` if given, else ``fn``'s return annotation.
 
     ``functools.partial`` objects, bound methods, callable objects and classes are looked through; an
@@ -254,34 +272,25 @@ def codec_for_callable(fn: Callable[..., object], *, output_type: object | None 
         return codec_for_type(output_type, what=what)
     target = fn if type(fn) is types.FunctionType else _annotation_owner(fn)  # the common case, first: per step
     try:
-        entry = _callable_cache.get(target)
+        codec = _callable_cache.get(target)
     except TypeError:  # not weak-referenceable (a builtin, say): nothing cached
-        entry = None
-    if entry is None:
+        codec = None
+    if codec is None:
         declared = _declared_return_type(target, what)
-        entry = _UNTYPED_ENTRY if declared is UNTYPED else _CallableEntry(declared, _adapter_for(declared, what))
-        _callable_cache_put(target, entry)
-    if entry.adapter is None:
-        return _UntypedCodec(what)
-    return _TypedCodec(entry.declared, entry.adapter, what)
+        codec = _UNTYPED_CODEC if declared is UNTYPED else codec_for_type(declared, what=what)
+        _callable_cache_put(target, codec)
+    return codec
 
-
-class _CallableEntry(NamedTuple):
-    declared: object
-    adapter: TypeAdapter[Any] | None
-
-
-_UNTYPED_ENTRY: Final = _CallableEntry(UNTYPED, None)
 
 # Keyed weakly by the function (or class) that carries the annotation, so handlers defined per call or
 # per test do not pile up; bound methods and partials are fresh objects on every access, their function
 # is not.
-_callable_cache: weakref.WeakKeyDictionary[object, _CallableEntry] = weakref.WeakKeyDictionary()
+_callable_cache: weakref.WeakKeyDictionary[object, Codec[Any]] = weakref.WeakKeyDictionary()
 
 
-def _callable_cache_put(target: object, entry: _CallableEntry) -> None:
+def _callable_cache_put(target: object, codec: Codec[Any]) -> None:
     try:
-        _callable_cache[target] = entry
+        _callable_cache[target] = codec
     except TypeError:
         pass
 
@@ -298,7 +307,7 @@ def _annotation_owner(fn: object) -> object:
     return call if call is not None else fn
 
 
-def _declared_return_type(target: object, what: str) -> object:
+def _declared_return_type(target: object, what: Owner) -> object:
     if isinstance(target, type):
         return target  # calling a class returns an instance of it
     if not hasattr(target, "__annotations__"):
@@ -318,7 +327,7 @@ def _declared_return_type(target: object, what: str) -> object:
     return declared
 
 
-def _resolve_alone(target: object, annotation: object, what: str) -> object:
+def _resolve_alone(target: object, annotation: object, what: Owner) -> object:
     """``target``'s return annotation, resolved alone: the parameters' annotations (which steppe never needs)
     may name things the module does not define at run time, e.g. under ``from __future__ import annotations``."""
 
@@ -337,7 +346,7 @@ def _resolve_alone(target: object, annotation: object, what: str) -> object:
             else ""
         )
         raise UnsupportedTypeError(
-            f"{what}: cannot resolve the return annotation {annotation!r} of {_callable_name(target)}: {missing}{hint}"
+            f"{_owner_text(what)}: cannot resolve the return annotation {annotation!r} of {_callable_name(target)}: {missing}{hint}"
         ) from err
 
 
@@ -352,16 +361,7 @@ _STORAGE_CONFIG: Final = ConfigDict(
     ser_json_inf_nan="constants",  # untyped positions: write NaN so _refuse_non_finite sees it, not null
 )
 
-_ADAPTER_CACHE_SIZE: Final = 1024
-
-
-def _adapter_for(tp: object, what: str) -> TypeAdapter[Any]:
-    try:
-        hashable = _is_hashable(tp)  # Annotated with unhashable metadata, say: built every time
-        return _cached_adapter(tp) if hashable else _adapter_or_raise(tp)
-    except _BuildError as err:
-        # `what` is not part of the cache key, so the message is made here, with this caller's `what`.
-        raise UnsupportedTypeError(f"{what} declares return type {_type_name(tp)}, {err.reason}") from None
+_CODEC_CACHE_SIZE: Final = 1024
 
 
 def _is_hashable(tp: object) -> bool:
@@ -381,9 +381,9 @@ class _BuildError(Exception):
 # Equal types share an entry: typing treats `int | str` and `str | int` as equal. That is harmless for the
 # unions the ambiguity check below lets through, where member order cannot change the result (members it
 # cannot classify, such as custom validators, are the exception, and are documented as pydantic's call).
-@functools.lru_cache(maxsize=_ADAPTER_CACHE_SIZE)
-def _cached_adapter(tp: object) -> TypeAdapter[Any]:
-    return _adapter_or_raise(tp)
+@functools.lru_cache(maxsize=_CODEC_CACHE_SIZE)
+def _cached_codec(tp: object) -> Codec[Any]:
+    return _TypedCodec(tp, _adapter_or_raise(tp))
 
 
 def _adapter_or_raise(tp: object) -> TypeAdapter[Any]:

@@ -27,8 +27,8 @@ from steppe._core.requests import (
     SleepRequest,
     WaitForEventRequest,
 )
-from steppe._core.runtime import RequestFactory, StepRuntime
-from steppe._core.serde import Codec, codec_for_callable, codec_for_type
+from steppe._core.runtime import RequestFactory, StepRuntime, describe_step
+from steppe._core.serde import Codec, Owner, codec_for_callable, codec_for_type
 
 if TYPE_CHECKING:
     from steppe._core.function import Function
@@ -61,6 +61,7 @@ def _run_request(
     handler: Callable[..., Any],
     args: tuple[Any, ...],
     codec: Codec[Any],
+    what: Owner,
     sid: StepId,
     mode: ParallelMode | None,
 ) -> RunRequest:
@@ -70,6 +71,7 @@ def _run_request(
         parallel=mode,
         execute=runtime.bind_handler(sid, handler, args),
         codec=codec,
+        what=what,
         run_here=runtime.bind_blocking(sid, handler, args),
     )
 
@@ -81,22 +83,31 @@ class _StepRequests:
     def __init__(self, runtime: StepRuntime) -> None:
         self._runtime = runtime
 
-    def _start(self, step_id: str, codec: Codec[Any], request: RequestFactory) -> Any:
+    def _start(self, step_id: str, codec: Codec[Any], what: Owner, request: RequestFactory) -> Any:
         raise NotImplementedError
+
+    def _owner(self, step_id: str) -> Owner:
+        # Formatted only for an error message, so a replayed step formats nothing. Not the runtime's bound method:
+        # a request holding it must not reach back to the driver that holds the request.
+        return functools.partial(describe_step, self._runtime.function_id, step_id)
 
     def _run_call(self, step_id: str, handler: Callable[..., Any], args: tuple[Any, ...], output_type: object) -> Any:
         if not callable(handler):
             raise StepUsageError(f"step {step_id!r}: handler must be callable, got {type(handler).__name__}")
         runtime = self._runtime
-        codec = codec_for_callable(handler, output_type=output_type, what=runtime.describe(step_id))
+        what = self._owner(step_id)
+        codec = codec_for_callable(handler, output_type=output_type, what=what)
         # A partial of a module function rather than a lambda: one object, where a closure is six (per step).
-        return self._start(step_id, codec, functools.partial(_run_request, runtime, step_id, handler, args, codec))
+        request = functools.partial(_run_request, runtime, step_id, handler, args, codec, what)
+        return self._start(step_id, codec, what, request)
 
     def _sleep_call(self, step_id: str, until: datetime | None, duration: timedelta | None) -> Any:
-        codec = codec_for_type(type(None), what=self._runtime.describe(step_id))
+        what = self._owner(step_id)
+        codec = codec_for_type(type(None), what=what)
         return self._start(
             step_id,
             codec,
+            what,
             lambda sid, mode: SleepRequest(id=sid, display_name=step_id, parallel=mode, until=until, duration=duration),
         )
 
@@ -106,12 +117,21 @@ class _StepRequests:
             raise StepUsageError(f"step {step_id!r}: event must be a non-empty event name, got {name!r}")
         _check_duration(step_id, timeout)
         event_model: type[Event[Any]] = Event[event.data_type] if isinstance(event, EventType) else Event  # type: ignore[name-defined]
-        codec = codec_for_type(event_model | None, what=self._runtime.describe(step_id))
+        what = self._owner(step_id)
+        codec = codec_for_type(event_model | None, what=what)
         return self._start(
             step_id,
             codec,
+            what,
             lambda sid, mode: WaitForEventRequest(
-                id=sid, display_name=step_id, parallel=mode, event=name, if_exp=if_exp, timeout=timeout, codec=codec
+                id=sid,
+                display_name=step_id,
+                parallel=mode,
+                event=name,
+                if_exp=if_exp,
+                timeout=timeout,
+                codec=codec,
+                what=what,
             ),
         )
 
@@ -122,6 +142,7 @@ class _StepRequests:
         return self._start(
             step_id,
             function.output_codec,
+            function.output_what,
             lambda sid, mode: InvokeRequest(
                 id=sid, display_name=step_id, parallel=mode, function=function, data=payload, timeout=timeout
             ),
@@ -132,10 +153,12 @@ class _StepRequests:
             batch = event_list(events, what=f"step {step_id!r}")
         except TypeError as error:
             raise StepUsageError(str(error)) from None
-        codec = codec_for_type(list[str], what=self._runtime.describe(step_id))
+        what = self._owner(step_id)
+        codec = codec_for_type(list[str], what=what)
         return self._start(
             step_id,
             codec,
+            what,
             lambda sid, mode: SendEventRequest(id=sid, display_name=step_id, parallel=mode, events=batch),
         )
 
@@ -143,8 +166,8 @@ class _StepRequests:
 class StepMethods(_StepRequests):
     """The methods of ``Step`` but ``parallel`` and ``group``: each returns a ``StepCall`` to await."""
 
-    def _start(self, step_id: str, codec: Codec[Any], request: RequestFactory) -> StepCoroutine[Any]:
-        return self._runtime.call(step_id, codec, request)
+    def _start(self, step_id: str, codec: Codec[Any], what: Owner, request: RequestFactory) -> StepCoroutine[Any]:
+        return self._runtime.call(step_id, codec, what, request)
 
     @overload
     def run(
@@ -228,8 +251,8 @@ class StepMethods(_StepRequests):
 class StepSyncMethods(_StepRequests):
     """The methods of ``StepSync`` but ``parallel`` and ``group``: each blocks until it has a result."""
 
-    def _start(self, step_id: str, codec: Codec[Any], request: RequestFactory) -> Any:
-        return self._runtime.run_blocking(step_id, codec, request)
+    def _start(self, step_id: str, codec: Codec[Any], what: Owner, request: RequestFactory) -> Any:
+        return self._runtime.run_blocking(step_id, codec, what, request)
 
     def run(
         self,

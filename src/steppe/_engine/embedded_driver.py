@@ -228,9 +228,12 @@ class EmbeddedDriver:
     async def _dispatch(self, request: StepRequest) -> object:
         stubbed, stub = self._stub(request.id)
         if stubbed and isinstance(request, WaitForEventRequest | InvokeRequest):
-            codec = request.codec if isinstance(request, WaitForEventRequest) else request.function.output_codec
-            kind: StepKind = "wait" if isinstance(request, WaitForEventRequest) else "invoke"
-            self._store_memo(request.id, MemoData(codec.dump(stub)), kind=kind)
+            kind: StepKind
+            if isinstance(request, WaitForEventRequest):
+                codec, what, kind = request.codec, request.what, "wait"
+            else:
+                codec, what, kind = request.function.output_codec, request.function.output_what, "invoke"
+            self._store_memo(request.id, MemoData(codec.dump(stub, what)), kind=kind)
             return stub
         match request:
             case RunRequest():
@@ -294,7 +297,7 @@ class EmbeddedDriver:
                     self._report_start(request, attempt, started)
                     try:
                         value = await self._execute(request)
-                        output = request.codec.dump_json(value)
+                        output = request.codec.dump_json(value, request.what)
                     except Exception as error:  # noqa: BLE001 - a step's own failure is retried (or not) below
                         failed = classify_failure(error)
                     else:
@@ -352,7 +355,7 @@ class EmbeddedDriver:
             if inspect.isawaitable(result):
                 ran.awaiting = result
             else:
-                ran.value, ran.output = result, request.codec.dump_json(result)
+                ran.value, ran.output = result, request.codec.dump_json(result, request.what)
         except BaseException as error:  # noqa: BLE001 - settled on the loop, as new_step would
             ran.error = error
         try:
@@ -499,7 +502,7 @@ class EmbeddedDriver:
                 )
             )
         memo, delivered = await self._resolution(step, wait, on_timeout=MemoData(None))
-        received = resolve_memo(step, memo, request.codec)
+        received = resolve_memo(step, memo, request.codec, request.what)
         if host.reporting and delivered:
             host.report(WaitFinished(self._run.id, step.deduplicated, host.clock.now(), _event_id(received)))
         return received
@@ -525,7 +528,7 @@ class EmbeddedDriver:
         memo, delivered = await self._resolution(step, wait, on_timeout=timeout)
         if host.reporting and delivered:
             self._report_invoke_end(step, wait, memo, timed_out=memo is timeout)
-        return resolve_memo(step, memo, request.function.output_codec)
+        return resolve_memo(step, memo, request.function.output_codec, request.function.output_what)
 
     def _reports_start(self, stored: WaitRecord | None) -> bool:
         """Whether to report a sleep, wait or invoke as started: not when this pass wakes the run parked in it."""
@@ -609,7 +612,7 @@ class _RanHere:
             assert self.output is not None  # a plain value is dumped on the thread
             return self.value, self.output
         value = await self.awaiting
-        return value, request.codec.dump_json(value)
+        return value, request.codec.dump_json(value, request.what)
 
 
 @dataclass(eq=False, slots=True)

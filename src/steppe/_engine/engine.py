@@ -286,7 +286,7 @@ class Engine:
         output: Any = record.output
         function = self._functions.get(record.function_id)
         if record.status == "completed" and function is not None:
-            output = function.output_codec.load(record.output)
+            output = function.output_codec.load(record.output, function.output_what)
         return RunResult(
             run_id=record.id, function_id=record.function_id, status=record.status, output=output, error=record.error
         )

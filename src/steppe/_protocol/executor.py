@@ -176,7 +176,7 @@ async def _run_step(request: StepRequest, last_attempt: bool, send_events: Event
 
 async def _step_output(request: StepRequest, send_events: EventSender) -> JsonValue:
     if isinstance(request, RunRequest):
-        return request.codec.dump(await request.execute())
+        return request.codec.dump(await request.execute(), request.what)
     assert isinstance(request, SendEventRequest)
     try:
         ids = await send_events(request.events)
@@ -212,14 +212,17 @@ def retry_after_value(when: timedelta | datetime) -> str:
     return str(max(0, math.ceil(when.total_seconds())))
 
 
-def _ops(ops: list[wire.Op], headers: Mapping[str, str] | None = None) -> HttpResponse:
+def _ops(ops: list[wire.WireObject], headers: Mapping[str, str] | None = None) -> HttpResponse:
     return HttpResponse(
-        _HTTP_PARTIAL, {Header.CONTENT_TYPE: "application/json", **(headers or {})}, wire.ops_to_wire_json(ops)
+        _HTTP_PARTIAL, {Header.CONTENT_TYPE: "application/json", **(headers or {})}, wire.wire_ops_json(ops)
     )
 
 
 def _json(value: JsonValue) -> bytes:
     return json_response(_HTTP_OK, value).body
+
+
+_ABSENT: Final[Any] = object()
 
 
 class _StoredSteps(Mapping[str, core.Memo], Generic[_Stored]):
@@ -233,10 +236,10 @@ class _StoredSteps(Mapping[str, core.Memo], Generic[_Stored]):
         self._parse = parse
 
     def get(self, hashed: str, default: None = None) -> core.Memo | None:  # type: ignore[override]  # pyright: ignore[reportIncompatibleMethodOverride]
-        stored = self._stored
-        if hashed not in stored:
+        stored = self._stored.get(hashed, _ABSENT)  # one lookup: a stored step may be JSON null
+        if stored is _ABSENT:
             return default
-        return _core_memo(self._parse(stored[hashed]))
+        return _core_memo(self._parse(stored))
 
     def __getitem__(self, hashed: str) -> core.Memo:
         return _core_memo(self._parse(self._stored[hashed]))

@@ -1,8 +1,9 @@
-"""Steps as the ops of a 206 response: what the server is told about each step a call found or ran."""
+"""Steps as the ops of a 206 response: what the server is told about each step a call found or ran.
+
+Each op is built straight as its wire object (``wire_object(Op, ...)``): a call answers with one every time, and
+the ``Op`` model (which parses them, and whose rules these follow) would cost most of a short call."""
 
 from __future__ import annotations
-
-from typing import Any
 
 from pydantic import JsonValue
 
@@ -16,7 +17,7 @@ from steppe._core.requests import (
     WaitForEventRequest,
 )
 from steppe._protocol.durations import time_string, utc_instant
-from steppe._protocol.wire import ErrorBody, Op, Opcode, Userland
+from steppe._protocol.wire import ErrorBody, Op, Opcode, Userland, WireObject, wire_object
 
 __all__ = ["error_op", "is_run_step", "not_found_op", "report_op", "run_op"]
 
@@ -29,24 +30,27 @@ def is_run_step(request: StepRequest) -> bool:
     return isinstance(request, RunRequest | SendEventRequest)
 
 
-def _op(opcode: Opcode, request: StepRequest, opts: dict[str, JsonValue], **fields: Any) -> Op:
+def _op(opcode: Opcode, request: StepRequest, opts: dict[str, JsonValue], **fields: JsonValue) -> WireObject:
     if request.parallel == "race":
         # Lets the server advance this branch without waiting for the others (the default "wait" is not sent).
         opts = {**opts, "parallelMode": "race"}
     step = request.id
-    return Op(
-        op=opcode,
-        id=step.hashed,
-        name=step.user_id,
-        display_name=request.display_name,
-        opts=opts or None,
-        # An explicit index (null for the first use of an id) says which repeat this is.
-        userland=Userland(id=step.user_id, index=step.index),
-        **fields,
+    return wire_object(
+        Op,
+        {
+            "op": opcode,
+            "id": step.hashed,
+            "name": step.user_id,
+            "display_name": request.display_name,
+            "opts": opts or None,
+            # An explicit index (null for the first use of an id) says which repeat this is.
+            "userland": wire_object(Userland, {"id": step.user_id, "index": step.index}),
+            **fields,
+        },
     )
 
 
-def report_op(request: StepRequest) -> Op:
+def report_op(request: StepRequest) -> WireObject:
     """The op for a step found but not run here: planned, or handed to the server to sleep, wait or invoke."""
     match request:
         case RunRequest() | SendEventRequest():
@@ -71,17 +75,17 @@ def report_op(request: StepRequest) -> Op:
             return _op(Opcode.INVOKE_FUNCTION, request, invoke)
 
 
-def run_op(request: StepRequest, data: JsonValue) -> Op:
+def run_op(request: StepRequest, data: JsonValue) -> WireObject:
     """The op for a step run here: ``StepRun`` with its output (``"data": null`` for ``None``)."""
     return _op(Opcode.STEP_RUN, request, {}, data=data)
 
 
-def error_op(request: StepRequest, error: ErrorInfo, *, final: bool) -> Op:
+def error_op(request: StepRequest, error: ErrorInfo, *, final: bool) -> WireObject:
     """``StepFailed`` when the step failed for good, else ``StepError`` (the server retries it)."""
-    body = ErrorBody(name=error.name, message=error.message, stack=error.stack, data=None)
+    body = wire_object(ErrorBody, {"name": error.name, "message": error.message, "stack": error.stack, "data": None})
     return _op(Opcode.STEP_FAILED if final else Opcode.STEP_ERROR, request, {}, error=body)
 
 
-def not_found_op(target: str) -> Op:
+def not_found_op(target: str) -> WireObject:
     """The targeted step was not reached: the code changed since it was planned, or is not deterministic."""
-    return Op(op=Opcode.STEP_NOT_FOUND, id=target)
+    return wire_object(Op, {"op": Opcode.STEP_NOT_FOUND, "id": target})

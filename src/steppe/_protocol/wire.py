@@ -23,6 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar, Final, Literal, TypeAlias, cast
 
+import pydantic_core
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -85,11 +86,14 @@ __all__ = [
     "WaitForEventOpts",
     "WireEvent",
     "WireModel",
+    "WireObject",
     "ops_to_wire",
     "ops_to_wire_json",
     "parse_memo",
     "parse_memos",
     "parse_ops",
+    "wire_object",
+    "wire_ops_json",
 ]
 
 INTROSPECTION_SCHEMA_VERSION: Final = "2024-05-24"
@@ -164,6 +168,37 @@ class WireModel(BaseModel):
 def _field_keys(model: type[BaseModel]) -> tuple[tuple[str, str | None], ...]:
     """A model's declared fields in declaration order: (Python name, serialization alias or None)."""
     return tuple((name, info.serialization_alias) for name, info in model.model_fields.items())
+
+
+WireObject: TypeAlias = dict[str, JsonValue]
+"""A protocol body as the JSON object ``to_wire()`` gives."""
+
+
+def wire_object(model: type[WireModel], fields: Mapping[str, JsonValue]) -> WireObject:
+    """``model(**fields).to_wire()``, built without the model, for fields that are JSON data already (a nested
+    body given as its own wire object): the bodies a call answers with every time (ops), where building and
+    validating a model, then serializing it through the null rule, costs ~30 µs against ~2.
+
+    The same rule as ``to_wire``: declared fields in order under their JSON names, one given (even as ``None``)
+    or named in ``null_when_unset`` is sent, any other is left out. Only for models whose optional fields all
+    default to ``None`` (a default would otherwise be sent); tests hold the two paths equal.
+    """
+    nulls = model.null_when_unset
+    wired: WireObject = {}
+    for name, key in _wire_keys(model):
+        if name in fields:
+            wired[key] = fields[name]
+        elif name in nulls:
+            wired[key] = None
+    return wired
+
+
+@functools.cache
+def _wire_keys(model: type[WireModel]) -> tuple[tuple[str, str], ...]:
+    for name, info in model.model_fields.items():
+        if not info.is_required() and (info.default is not None or info.default_factory is not None):
+            raise TypeError(f"wire_object: {model.__name__}.{name} has a default other than None")
+    return tuple((name, alias or name) for name, alias in _field_keys(model))
 
 
 # --- call request ------------------------------------------------------------------------------
@@ -414,6 +449,11 @@ def ops_to_wire(ops: Sequence[Op]) -> list[dict[str, JsonValue]]:
 def ops_to_wire_json(ops: Sequence[Op]) -> bytes:
     """A 206 response body, encoded."""
     return _OPS.dump_json(list(ops), by_alias=True, exclude_none=True)
+
+
+def wire_ops_json(ops: Sequence[WireObject]) -> bytes:
+    """A 206 response body of ops built with ``wire_object(Op, ...)``, encoded."""
+    return pydantic_core.to_json(list(ops))
 
 
 # --- function configuration (sync) -------------------------------------------------------------
