@@ -87,8 +87,6 @@ __all__ = [
     "WireEvent",
     "WireModel",
     "WireObject",
-    "ops_to_wire",
-    "ops_to_wire_json",
     "parse_memo",
     "parse_memos",
     "parse_ops",
@@ -441,19 +439,9 @@ def parse_ops(body: str | bytes) -> list[Op]:
     return _OPS.validate_json(body)
 
 
-def ops_to_wire(ops: Sequence[Op]) -> list[dict[str, JsonValue]]:
-    """A 206 response body as JSON values."""
-    return [op.to_wire() for op in ops]
-
-
-def ops_to_wire_json(ops: Sequence[Op]) -> bytes:
-    """A 206 response body, encoded."""
-    return _OPS.dump_json(list(ops), by_alias=True, exclude_none=True)
-
-
 def wire_ops_json(ops: Sequence[WireObject]) -> bytes:
     """A 206 response body of ops built with ``wire_object(Op, ...)``, encoded."""
-    return pydantic_core.to_json(list(ops))
+    return pydantic_core.to_json(ops)
 
 
 # --- function configuration (sync) -------------------------------------------------------------
