@@ -7,7 +7,7 @@ directory under ``--dir`` (default: the system's); it must be on a real disk, or
 
 The same workloads on both, with handlers that only add one, so the numbers are each engine's own cost:
 
-* n sequential steps, n = 10, 100, 1000 (one run; µs per step);
+* n sequential steps, n = 10, 100, 1000 (µs per step);
 * a fan-out of k = 2, 10, 100 steps at once (``step.parallel`` / ``asyncio.gather`` of DBOS steps);
 * throughput: 200 runs of 3 steps, all started one by one, then awaited together;
 * a crash: a child process runs 1000 steps and SIGKILLs itself from inside step 500 (after noting that step in
@@ -22,7 +22,9 @@ Durability is made equal by SQLite's ``synchronous`` setting, the one that decid
 loss; ``synchronous=FULL``, DBOS's default). steppe sets it with ``Engine(durability=...)`` on its WAL-mode file;
 for DBOS it is set on every connection of its system database, whose journal stays as DBOS leaves it (SQLite's
 rollback journal) unless ``--dbos-journal wal`` switches it to WAL too. Within each level the rounds alternate
-steppe and DBOS (who goes first alternates too), and each cell is the median over the rounds; the ratio column
+steppe and DBOS (who goes first alternates too), and each cell is the median over the rounds of the time per run;
+a round's sample of a short workload runs it several times in a row (the "runs per sample" column), so that
+every sample holds at least 100 steps and a few milliseconds of scheduler noise do not decide it. The ratio column
 is steppe's time over DBOS's (below 1: steppe is faster).
 """
 
@@ -366,9 +368,26 @@ def crash_round(name: EngineName, level: Level, base: Path, journal: str) -> Cra
 
 Measure = Callable[[Runner], Awaitable[object]]
 
+# A timed sample holds at least this many steps: a run of 10 steps or a fan-out of 2 takes a few milliseconds on
+# steppe, where one sample is mostly the scheduler's noise, so short workloads are run several times per sample.
+STEPS_PER_SAMPLE = 100
 
-def workloads(quick: bool) -> list[tuple[str, str, Measure]]:
-    """(section, label, workload) in the order they are timed."""
+
+@dataclass(frozen=True)
+class Workload:
+    section: str
+    label: str
+    measure: Measure
+    steps: int  # steps of one run of the workload (all of them, for throughput)
+
+    @property
+    def repeats(self) -> int:
+        """Runs of the workload in one timed sample."""
+        return max(1, STEPS_PER_SAMPLE // self.steps)
+
+
+def workloads(quick: bool) -> list[Workload]:
+    """The workloads, in the order they are timed."""
 
     def sequential(n: int) -> Measure:
         return lambda runner: runner.sequential(n)
@@ -377,27 +396,30 @@ def workloads(quick: bool) -> list[tuple[str, str, Measure]]:
         return lambda runner: runner.fan_out(k)
 
     sizes = SEQUENTIAL[:2] if quick else SEQUENTIAL
-    found: list[tuple[str, str, Measure]] = [("sequential", f"n = {n}", sequential(n)) for n in sizes]
-    found += [("fan-out", f"k = {k}", fan_out(k)) for k in FAN_OUT]
+    found = [Workload("sequential", f"n = {n}", sequential(n), n) for n in sizes]
+    found += [Workload("fan-out", f"k = {k}", fan_out(k), k) for k in FAN_OUT]
 
     def throughput(runner: Runner) -> Awaitable[object]:
         return runner.many(THROUGHPUT_RUNS, THROUGHPUT_STEPS)
 
-    found.append(("throughput", f"{THROUGHPUT_RUNS} runs of {THROUGHPUT_STEPS} steps", throughput))
+    label = f"{THROUGHPUT_RUNS} runs of {THROUGHPUT_STEPS} steps"
+    found.append(Workload("throughput", label, throughput, THROUGHPUT_RUNS * THROUGHPUT_STEPS))
     return found
 
 
-async def timed(measure: Measure, runner: Runner) -> float:
+async def timed(workload: Workload, runner: Runner) -> float:
+    """Seconds per run of the workload, over one sample of ``workload.repeats`` runs."""
     started = time.perf_counter()
-    await measure(runner)
-    return time.perf_counter() - started
+    for _ in range(workload.repeats):
+        await workload.measure(runner)
+    return (time.perf_counter() - started) / workload.repeats
 
 
 async def in_process(
     level: Level, rounds: int, quick: bool, base: Path, journal: str
-) -> dict[tuple[str, str], dict[EngineName, list[float]]]:
+) -> dict[Workload, dict[EngineName, list[float]]]:
     """Each workload timed ``rounds`` times on each engine, alternating, both engines open throughout."""
-    times: dict[tuple[str, str], dict[EngineName, list[float]]] = {}
+    times: dict[Workload, dict[EngineName, list[float]]] = {}
     work = Path(tempfile.mkdtemp(prefix=f"{level}-", dir=base))
     async with contextlib.AsyncExitStack() as stack:
         runners: dict[EngineName, Runner] = {}
@@ -405,12 +427,13 @@ async def in_process(
             runners[name] = await stack.enter_async_context(open_runner(name, work / f"{name}.sqlite", level, journal))
             await runners[name].sequential(10)  # warm: statements prepared, code paths loaded
             await runners[name].fan_out(2)
+        timed_workloads = workloads(quick)
         for turn in range(rounds):
             order = ENGINES if turn % 2 == 0 else ENGINES[::-1]
-            for section, label, measure in workloads(quick):
-                cell = times.setdefault((section, label), {"steppe": [], "dbos": []})
+            for workload in timed_workloads:
+                cell = times.setdefault(workload, {"steppe": [], "dbos": []})
                 for name in order:
-                    cell[name].append(await timed(measure, runners[name]))
+                    cell[name].append(await timed(workload, runners[name]))
     return times
 
 
@@ -427,29 +450,28 @@ def ratio(steppe_value: float, dbos_value: float) -> str:
     return f"{steppe_value / dbos_value:.3f}×" if dbos_value > 0 else "n/a"
 
 
-def per_unit(section: str, label: str) -> tuple[int, str]:
-    """How many steps (or runs) one timed workload holds, and the unit of the per-item column."""
-    if section == "sequential":
-        return int(label.split("= ")[1]), "µs/step"
-    if section == "fan-out":
-        return int(label.split("= ")[1]), "µs/step"
-    return THROUGHPUT_RUNS, "µs/run"
+def per_unit(workload: Workload) -> tuple[int, str]:
+    """How many steps (or runs) one run of the workload holds, and the unit of the per-item column."""
+    if workload.section == "throughput":
+        return THROUGHPUT_RUNS, "µs/run"
+    return workload.steps, "µs/step"
 
 
 def report_level(
     level: Level,
-    times: dict[tuple[str, str], dict[EngineName, list[float]]],
+    times: dict[Workload, dict[EngineName, list[float]]],
     crashes: dict[EngineName, list[CrashResult]],
     memory: dict[EngineName, dict[str, int]],
 ) -> str:
     rows: list[list[object]] = []
-    for (section, label), cell in times.items():
+    for workload, cell in times.items():
         steppe_s, dbos_s = statistics.median(cell["steppe"]), statistics.median(cell["dbos"])
-        count, unit = per_unit(section, label)
+        count, unit = per_unit(workload)
         rows.append(
             [
-                section,
-                label,
+                workload.section,
+                workload.label,
+                workload.repeats,
                 f"{steppe_s * 1e3:,.2f}",
                 f"{dbos_s * 1e3:,.2f}",
                 f"{steppe_s / count * 1e6:,.1f} / {dbos_s / count * 1e6:,.1f} {unit}",
@@ -467,13 +489,14 @@ def report_level(
             [
                 "crash recovery",
                 f"SIGKILL at step {CRASH_AT} of {CRASH_STEPS}, then a new process finishes the run",
+                1,
                 f"{steppe_s * 1e3:,.2f}",
                 f"{dbos_s * 1e3:,.2f}",
                 "",
                 ratio(steppe_s, dbos_s),
             ]
         )
-    header = ["workload", "size", "steppe ms", "DBOS ms", "steppe / DBOS per item", "steppe ÷ DBOS"]
+    header = ["workload", "size", "runs per sample", "steppe ms", "DBOS ms", "steppe / DBOS per item", "steppe ÷ DBOS"]
     parts = [f"### Durability {level!r}", "", table(header, rows), ""]
     if crashes["steppe"]:
         crash_rows = [

@@ -197,6 +197,37 @@ async def test_cancelling_an_invoked_run_fails_its_parents_step(make_engine: Any
         assert runs.get(child_id).parent_run_id == parent_id
 
 
+async def test_a_run_cancelled_from_another_process_while_it_finishes_stays_cancelled(
+    make_engine: Any, tmp_path: Path
+) -> None:
+    """The run's last step cancels it through ``Runs`` (another connection, as the CLI would) before the engine
+    stores its end: the cancellation stands, the output is not stored, and nothing of the run is lost."""
+    database = tmp_path / "steppe.db"
+    client = steppe.Client("ops-finish")
+
+    @client.create_function(fn_id="cancelled-last", trigger=steppe.TriggerEvent(event="ops/finish"), retries=0)
+    async def cancelled_last(ctx: steppe.Context, step: steppe.Step) -> str:
+        async def cancel_myself() -> str:
+            with steppe.Runs(database) as runs:
+                runs.cancel(ctx.run_id)
+            return "cancelled"
+
+        return await step.run("cancel-myself", cancel_myself)
+
+    engine = await make_engine(client, database=database)
+    [run_id] = await engine.send(steppe.Event(name="ops/finish"))
+    with steppe.Runs(database) as runs:
+        while runs.get(run_id).steps == [] or runs.get(run_id).steps[0].status != "completed":
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.05)  # the engine's turn to try to store the run's end
+        assert engine.result(run_id).status == "cancelled"
+        engine.apply_commands()
+        result = await engine.wait(run_id, timeout=10)
+        assert (result.status, result.output) == ("cancelled", None)
+        detail = runs.get(run_id)
+        assert detail.status == "cancelled" and [s.status for s in detail.steps] == ["completed"]
+
+
 def test_a_version_2_database_migrates_to_the_current_schema(tmp_path: Path) -> None:
     database = tmp_path / "v2.db"
     connection = sqlite3.connect(database, isolation_level=None)

@@ -713,14 +713,11 @@ class Engine:
 
     def _store_end(self, run: RunRecord, outcome: Completed | Failed) -> Accepted | None:
         """Store how the run ended, and its failure event if it failed; None if it was not running any more."""
-        current = self._store.load_run(run.id)
-        if current is None or current.status != "running":
-            return None
         now = self._clock.now()
         if isinstance(outcome, Completed):
-            self._store.finish_run(run.id, "completed", now, output=outcome.output)
-            return Accepted()
-        self._store.finish_run(run.id, "failed", now, error=outcome.error)
+            return Accepted() if self._store.finish_run(run.id, "completed", now, output=outcome.output) else None
+        if not self._store.finish_run(run.id, "failed", now, error=outcome.error):
+            return None
         function = self._functions.get(run.function_id)
         if function is None or function.handles_failure_of is not None:
             return Accepted()

@@ -615,14 +615,17 @@ class Store:
 
     def finish_run(
         self, run_id: str, status: RunStatus, now: datetime, *, output: Any = None, error: ErrorInfo | None = None
-    ) -> None:
-        self._execute(
+    ) -> bool:
+        """End a running run with ``status``; False (and nothing written) if it was not running any more."""
+        row = self._one(
             # Only a running run: one cancelled meanwhile (from another process, say) stays cancelled.
             "UPDATE runs SET status = ?, output = ?, error = ?, ended_at = ?, retry_at = NULL"
-            " WHERE id = ? AND status = 'running'",
+            " WHERE id = ? AND status = 'running' RETURNING id",
             (status, json.dumps(output), None if error is None else _error_json(error), now.timestamp(), run_id),
         )
-        self._execute("DELETE FROM cancel_keys WHERE run_id = ?", (run_id,))
+        if row is not None:
+            self._execute("DELETE FROM cancel_keys WHERE run_id = ?", (run_id,))
+        return row is not None
 
     def cancel_run(self, run_id: str, now: datetime, error: ErrorInfo) -> bool:
         """Mark a running run cancelled and drop what it waits on; False if it had already finished."""
