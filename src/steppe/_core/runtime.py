@@ -147,9 +147,9 @@ class StepRuntime:
         result, else by the driver on this thread if it can (``ThreadedDriver``), else on the engine's loop (where
         drivers run), waiting for it; its sync handler runs back on this thread."""
         step_id, mode = self.take_id(user_id)
-        found = self.stored(step_id, codec, what)
-        if found is not None:
-            return found[0]
+        memo = self.driver.memo(step_id)
+        if memo is not None:
+            return resolve_memo(step_id, memo, codec, what)
         if self.loop is None:
             result: _T = run_to_end(self.new_step(step_id, mode, request))
             return result
@@ -163,6 +163,7 @@ class StepRuntime:
         return output
 
     def stored(self, step_id: StepId, codec: Codec[_T], what: Owner) -> tuple[_T] | None:
+        """A step call's stored result, in a 1-tuple (a stored result may be None), or None if it has none."""
         memo = self.driver.memo(step_id)
         return None if memo is None else (resolve_memo(step_id, memo, codec, what),)
 
