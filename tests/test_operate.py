@@ -217,9 +217,10 @@ async def test_a_run_cancelled_from_another_process_while_it_finishes_stays_canc
     engine = await make_engine(client, database=database)
     [run_id] = await engine.send(steppe.Event(name="ops/finish"))
     with steppe.Runs(database) as runs:
+        # The step's result and the attempt to store the run's end are made in one turn of the loop (durability
+        # "normal" commits at once), so once the step shows completed, the engine has tried to end the run.
         while runs.get(run_id).steps == [] or runs.get(run_id).steps[0].status != "completed":
             await asyncio.sleep(0.01)
-        await asyncio.sleep(0.05)  # the engine's turn to try to store the run's end
         assert engine.result(run_id).status == "cancelled"
         engine.apply_commands()
         result = await engine.wait(run_id, timeout=10)
