@@ -219,7 +219,7 @@ async def test_a_run_cancelled_from_another_process_while_it_finishes_stays_canc
     with steppe.Runs(database) as runs:
         # The step's result and the attempt to store the run's end are made in one turn of the loop (durability
         # "normal" commits at once), so once the step shows completed, the engine has tried to end the run.
-        while runs.get(run_id).steps == [] or runs.get(run_id).steps[0].status != "completed":
+        while [step.status for step in runs.get(run_id).steps] != ["completed"]:
             await asyncio.sleep(0.01)
         assert engine.result(run_id).status == "cancelled"
         engine.apply_commands()
